@@ -1,0 +1,162 @@
+"""The ``neurosim`` command line: generate datasets, list them, inspect and plot them.
+
+Thin: every command calls a library function. ``neurosim --help`` and ``neurosim CMD --help``
+describe each option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def add_common_output_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
+    """Options every generator shares: --out, --seed, --overwrite, --no-progress."""
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0); same seed, same file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from .datasets import all_datasets
+
+    specs = all_datasets()
+    width = max(len(n) for n in specs)
+    for name, spec in specs.items():
+        print(f"{name:<{width}}  {spec.description}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import h5py
+
+    from .provenance import read_attrs
+
+    path = Path(args.file)
+    if not path.exists():
+        raise FileNotFoundError(f"file {str(path)!r} does not exist")
+    with h5py.File(path, "r") as f:
+        info = {
+            "file": str(path),
+            "arrays": {
+                k: {"shape": list(v.shape), "dtype": str(v.dtype)}
+                for k, v in f.items()
+                if isinstance(v, h5py.Dataset)
+            },
+            "attrs": read_attrs(f),
+        }
+    print(json.dumps(info, indent=2, sort_keys=False, default=str))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import h5py
+
+    from .datasets import get
+
+    path = Path(args.file)
+    if not path.exists():
+        raise FileNotFoundError(f"file {str(path)!r} does not exist")
+    with h5py.File(path, "r") as f:
+        name = f.attrs.get("dataset")
+    if name is None:
+        raise ValueError(f"{str(path)!r} has no 'dataset' attribute: it was not written by neurosim")
+    spec = get(str(name))
+    if spec.plot is None:
+        raise ValueError(f"dataset {name!r} has no plot")
+    out = Path(args.out) if args.out else path.with_suffix(".png")
+    spec.plot(path, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .datasets import all_datasets
+
+    parser = argparse.ArgumentParser(
+        prog="neurosim",
+        description="Simulate neurons and networks with JAX and write datasets for neurolearn.",
+    )
+    parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    gen = sub.add_parser("generate", help="generate a dataset (see `neurosim datasets`)",
+                         description="Generate a dataset. Each dataset has its own options: "
+                         "`neurosim generate NAME --help`.")
+    gsub = gen.add_subparsers(dest="dataset", metavar="DATASET")
+    gsub.required = True
+    for name, spec in all_datasets().items():
+        p = gsub.add_parser(name, help=spec.description, description=spec.description)
+        spec.add_arguments(p)
+        p.set_defaults(func=lambda a, _spec=spec: (print(f"wrote {_spec.generate(a)}"), 0)[1])
+
+    p = sub.add_parser("datasets", help="list the datasets neurosim can generate",
+                       description="List the datasets neurosim can generate, one line each.")
+    p.set_defaults(func=_cmd_datasets)
+
+    p = sub.add_parser("info", help="print the arrays and parameters of a dataset file",
+                       description="Print the arrays (shape, dtype) and every attribute of a "
+                       "neurosim HDF5 file as JSON.")
+    p.add_argument("file", help="an HDF5 file written by neurosim")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("plot", help="plot a dataset file to PNG",
+                       description="Plot a neurosim dataset (the figure depends on the dataset).")
+    p.add_argument("file", help="an HDF5 file written by neurosim")
+    p.add_argument("--out", help="PNG path (default: the file name with .png)")
+    p.set_defaults(func=_cmd_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, KeyError, FileExistsError, FileNotFoundError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"neurosim: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurosim: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Files: atomic, resumable HDF5 writing, shared by every dataset generator.
+
+A dataset is written to ``<out>.partial`` and renamed to ``<out>`` only when every row is in, so
+an interrupted run never leaves a file that looks complete. The partial file records the
+parameters it was started with and how many rows of each array are done; running the same
+command again resumes where it stopped, and a partial file from other parameters is started anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .provenance import package_versions, read_attrs, to_json, utc_now, write_attrs
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def check_output_path(out: str | os.PathLike, *, overwrite: bool, suffixes: tuple[str, ...]) -> Path:
+    """Validate an output path before any work is done.
+
+    Raises:
+        ValueError: the suffix is not one of ``suffixes``.
+        FileExistsError: the file exists and ``overwrite`` is false.
+        FileNotFoundError: the parent folder does not exist.
+    """
+    path = Path(out)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"output file {str(path)!r} should end in one of {', '.join(suffixes)}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"output file {str(path)!r} exists; pass --overwrite to replace it "
+            "(nothing was written)"
+        )
+    if not path.parent.exists():
+        raise FileNotFoundError(f"output folder {str(path.parent)!r} does not exist")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``out``; rename it to ``out`` only if the block succeeds."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class ChunkedH5Writer:
+    """Write fixed-shape arrays into an HDF5 file chunk by chunk, atomically and resumably.
+
+    Args:
+        out: final file name. Work goes to ``out + ".partial"`` until :meth:`finish`.
+        arrays: ``{name: (shape, dtype)}`` of the arrays to fill, row by row along axis 0.
+        attrs: parameters of the dataset (written as attributes, see
+            :func:`neurosim.provenance.write_attrs`). A partial file is resumed only if it was
+            started with exactly these attributes.
+        resume: resume a matching partial file (default) or always start anew.
+
+    Use :meth:`rows_done` to know where to continue, :meth:`write` to add rows (flushed at
+    once), :attr:`state` for generator state that must survive an interruption (a JSON-able
+    dict, saved with every write), and :meth:`finish` to rename the file into place.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        arrays: dict[str, tuple[tuple[int, ...], Any]],
+        attrs: dict[str, Any],
+        *,
+        resume: bool = True,
+        extra_arrays: dict[str, np.ndarray] | None = None,
+    ):
+        self.out = Path(out)
+        self.partial = self.out.with_name(self.out.name + PARTIAL_SUFFIX)
+        self._key = to_json({"arrays": {k: [list(s), np.dtype(d).str] for k, (s, d) in arrays.items()},
+                             "attrs": attrs})
+        self.resumed = False
+        self.f = None
+        if resume and self.partial.exists():
+            try:
+                f = h5py.File(self.partial, "r+")
+                if f.attrs.get("_partial_key") == self._key:
+                    self.f = f
+                    self.resumed = True
+                else:
+                    f.close()
+            except OSError:  # a file cut off mid-write: start anew
+                self.f = None
+        if self.f is None:
+            if self.partial.exists():
+                self.partial.unlink()
+            self.f = h5py.File(self.partial, "w")
+            self.f.attrs["_partial_key"] = self._key
+            self.f.attrs["_state"] = "{}"
+            for name, (shape, dtype) in arrays.items():
+                chunks = (1,) + tuple(shape[1:]) if len(shape) > 1 else None
+                self.f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks)
+                self.f[name].attrs["_rows_done"] = 0
+            for name, value in (extra_arrays or {}).items():
+                self.f.create_dataset(name, data=value)
+            write_attrs(self.f, attrs)
+            self.f.flush()
+        self.state: dict[str, Any] = json.loads(self.f.attrs["_state"])
+
+    def rows_done(self, name: str) -> int:
+        return int(self.f[name].attrs["_rows_done"])
+
+    def write(self, name: str, start: int, data: np.ndarray) -> None:
+        """Write ``data`` into rows ``start:start+len(data)`` of ``name`` and record progress."""
+        ds = self.f[name]
+        stop = start + len(data)
+        if stop > ds.shape[0]:
+            raise ValueError(f"rows {start}:{stop} do not fit array {name!r} of {ds.shape[0]} rows")
+        ds[start:stop] = data
+        ds.attrs["_rows_done"] = max(stop, self.rows_done(name))
+        self.f.attrs["_state"] = json.dumps(self.state)
+        self.f.flush()
+
+    def finish(self, attrs: dict[str, Any] | None = None) -> Path:
+        """Check every array is full, add provenance, and rename into place."""
+        for name, ds in self.f.items():
+            if isinstance(ds, h5py.Dataset) and "_rows_done" in ds.attrs:
+                if int(ds.attrs["_rows_done"]) != ds.shape[0]:
+                    raise RuntimeError(f"array {name!r} has {ds.attrs['_rows_done']} of {ds.shape[0]} rows")
+                del ds.attrs["_rows_done"]
+        del self.f.attrs["_partial_key"]
+        del self.f.attrs["_state"]
+        write_attrs(self.f, {"versions": package_versions(), "created_utc": utc_now(), **(attrs or {})})
+        self.f.close()
+        os.replace(self.partial, self.out)
+        return self.out
+
+    def close(self) -> None:
+        if self.f is not None and self.f.id.valid:
+            self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def read_h5(path: str | os.PathLike, keys: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read arrays and attributes of a neurosim HDF5 dataset.
+
+    Args:
+        path: the file.
+        keys: the arrays to read (all top-level arrays when None).
+
+    Returns:
+        ``(arrays, attrs)``.
+
+    Raises:
+        FileNotFoundError, KeyError naming the missing array and the ones present.
+    """
+    path = Path(path)
+    if not path.exists():
+        partial = path.with_name(path.name + PARTIAL_SUFFIX)
+        hint = f" (an unfinished {partial.name} exists: rerun the generator to complete it)" if partial.exists() else ""
+        raise FileNotFoundError(f"dataset file {str(path)!r} does not exist{hint}")
+    with h5py.File(path, "r") as f:
+        names = [k for k, v in f.items() if isinstance(v, h5py.Dataset)]
+        want = names if keys is None else list(keys)
+        missing = [k for k in want if k not in f]
+        if missing:
+            raise KeyError(f"{str(path)!r} has no array(s) {missing}; it has {sorted(names)}")
+        arrays = {k: f[k][()] for k in want}
+        attrs = read_attrs(f)
+    return arrays, attrs
