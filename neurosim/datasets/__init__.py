@@ -1,6 +1,11 @@
-"""Datasets neurosim writes: one module per dataset, each registering itself."""
+"""Datasets neurosim writes: one module per dataset, each registering itself on import.
 
-from . import hh_voltage as hh_voltage  # noqa: F401  (registers "hh-voltage")
+To add a dataset: write ``neurosim/datasets/NAME.py`` that calls
+``register(DatasetSpec(...))`` and import it below (one line).
+"""
+
 from .registry import DatasetSpec, all_datasets, get, register
 
 __all__ = ["DatasetSpec", "all_datasets", "get", "register"]
+
+# Dataset modules (each registers itself):
