@@ -9,3 +9,4 @@ from .registry import DatasetSpec, all_datasets, get, register
 __all__ = ["DatasetSpec", "all_datasets", "get", "register"]
 
 # Dataset modules (each registers itself):
+from . import ring_counts as ring_counts  # noqa: E402,F401
