@@ -39,7 +39,7 @@ def test_synaptic_currents_api():
     )
     np.testing.assert_allclose(c.times_ms, np.arange(1, 201))
     assert np.all(c.i_e >= 0) and np.all(c.i_i >= 0)
-    # stationary mean of a current = Σ (input rate × kick size): λ·f + s_EE·(E spikes per ms in reach)
+    # stationary mean of a current = Σ rate × kick: λ·f + s_EE·(E spikes per ms within reach)
     ext = 0.65 * 0.07
     assert c.i_e[:, 50:, :300].mean() == pytest.approx(
         ext + 0.016 * 30 * c.spike_counts[:, 50:, :300].mean() / 1.0, rel=0.1
