@@ -192,6 +192,20 @@ def _run_jit(dyn, seeds, v0, *, st, rec, lanes, sweep):
     return jax.vmap(one_set)(dyn) if sweep else one_set(dyn)
 
 
+def _place(a: np.ndarray):
+    """Put a per-trial array on the devices: split along trials when several CPU devices can
+    each take at least ``_LANES_MIN`` trials (see :func:`neurosim.use_cpu_cores`)."""
+    devices = jax.devices()
+    k = len(devices)
+    if k > 1 and a.shape[0] % k == 0 and a.shape[0] // k >= _LANES_MIN:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.asarray(devices), ("trials",))
+        spec = PartitionSpec("trials", *([None] * (a.ndim - 1)))
+        return jax.device_put(a, NamedSharding(mesh, spec))
+    return jnp.asarray(a)
+
+
 def _check_record_every(
     name: str, every_ms: float | None, dt_ms: float, n_steps: int
 ) -> int | None:
