@@ -250,7 +250,7 @@ def simulate_ring(
         params: :class:`RingParams` or a preset name (``"fig1"``, ``"fig2"``, ``"fig3"``).
             Numeric fields given as 1-D arrays run a parameter sweep (vmapped, same trial seeds
             for every set): a list of results comes back, one per set.
-        key: JAX PRNG key.
+        key: JAX PRNG key (may be None when ``seeds`` are given).
         duration_ms: simulated time (a multiple of ``bin_ms``).
         n_trials: number of trials.
         bin_ms: width of the count bins (a multiple of dt).
@@ -321,6 +321,8 @@ def simulate_ring(
     n = p.n_per_type
 
     if seeds is None:
+        if key is None:
+            raise ValueError("simulate_ring needs key=jax.random.key(...) (or explicit seeds=)")
         seeds = np.asarray(rng.trial_seeds(key, n_trials, trial_offset))
     else:
         seeds = np.asarray(seeds, np.uint32)
