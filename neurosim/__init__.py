@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 from . import ring as ring
 from .ring import RingParams as RingParams
 from .ring import RingResult as RingResult
+from .ring import SynapticCurrents as SynapticCurrents
 from .ring import reliability_experiment as reliability_experiment
 from .ring import ring_params as ring_params
 from .ring import ring_synaptic_currents as ring_synaptic_currents
