@@ -1,0 +1,216 @@
+"""The run folder and its orbax checkpoints.
+
+A run folder holds everything needed to reload, evaluate and continue a model::
+
+    RUN/
+      run.json            task, status, seed, data file (path, sha256, attributes), versions,
+                          device, parameter count, timings, which checkpoint is final
+      config.json         the full config (task + engine settings)
+      normalisation.json  fitted on the training split
+      split.json          how the data was split (sizes, held-out groups/blocks)
+      checkpoints/latest/ orbax CheckpointManager, the last epoch (model + optimiser + loop state)
+      checkpoints/best/   orbax CheckpointManager, the epoch with the best monitored metric
+      history.csv, history.jsonl   one row per epoch
+      curves.png, examples.png, report.md, metrics.json   written when training ends
+
+Every file is written atomically (a temporary file renamed into place); orbax commits a step
+only when it is complete. A checkpoint is a pure dict ``{"model": …, "optimizer": …}`` of
+arrays plus a JSON ``meta`` item (epoch, global step, best value, history).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RunFolder", "Checkpoints", "write_json_atomic", "write_text_atomic",
+           "check_compatible", "flatten_tree"]
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    from neurosim.provenance import _jsonable
+
+    return write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, allow_nan=True) + "\n")
+
+
+class RunFolder:
+    """Paths of a run folder (nothing is created until asked)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.run_json = self.path / "run.json"
+        self.config_json = self.path / "config.json"
+        self.normalisation_json = self.path / "normalisation.json"
+        self.split_json = self.path / "split.json"
+        self.history_csv = self.path / "history.csv"
+        self.history_jsonl = self.path / "history.jsonl"
+        self.curves_png = self.path / "curves.png"
+        self.examples_png = self.path / "examples.png"
+        self.report_md = self.path / "report.md"
+        self.metrics_json = self.path / "metrics.json"
+        self.checkpoints = self.path / "checkpoints"
+
+    def is_run(self) -> bool:
+        return self.run_json.exists()
+
+    def is_empty(self) -> bool:
+        return not self.path.exists() or not any(self.path.iterdir())
+
+    def read_run(self) -> dict[str, Any]:
+        """run.json, or FileNotFoundError saying this is not a run folder."""
+        if not self.path.exists():
+            raise FileNotFoundError(f"run folder {str(self.path)!r} does not exist")
+        if not self.run_json.exists():
+            raise FileNotFoundError(
+                f"{str(self.path)!r} is not a neurolearn run folder (no run.json); "
+                "make one with `neurolearn train TASK --data FILE --out FOLDER`"
+            )
+        return json.loads(self.run_json.read_text())
+
+    def read_config(self) -> dict[str, Any]:
+        if not self.config_json.exists():
+            raise FileNotFoundError(f"run folder {str(self.path)!r} has no config.json")
+        return json.loads(self.config_json.read_text())
+
+    def update_run(self, **fields) -> dict[str, Any]:
+        info = json.loads(self.run_json.read_text()) if self.run_json.exists() else {}
+        info.update(fields)
+        write_json_atomic(self.run_json, info)
+        return info
+
+
+def flatten_tree(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts → ``{"a/b/c": leaf}`` with string keys."""
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(flatten_tree(v, f"{prefix}{k}/"))
+        return out
+    return {prefix.rstrip("/"): tree}
+
+
+def check_compatible(saved: dict, expected: dict, *, what: str) -> None:
+    """Raise ValueError if ``saved`` and ``expected`` differ in names, shapes or dtypes."""
+    a, b = flatten_tree(saved), flatten_tree(expected)
+    problems = []
+    for k in sorted(set(a) | set(b)):
+        if k not in a:
+            problems.append(f"{k} is missing from the checkpoint")
+        elif k not in b:
+            problems.append(f"{k} is in the checkpoint but not in the model")
+        else:
+            sa, sb = np.shape(a[k]), np.shape(b[k])
+            if sa != sb:
+                problems.append(f"{k} has shape {sa} in the checkpoint but {sb} in the model")
+            elif np.asarray(a[k]).dtype != np.asarray(b[k]).dtype:
+                problems.append(f"{k} has dtype {np.asarray(a[k]).dtype} in the checkpoint but "
+                                f"{np.asarray(b[k]).dtype} in the model")
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4
+                                          else "")
+        raise ValueError(
+            f"{what} does not fit the model built from the config: {shown}. The checkpoint comes "
+            "from an incompatible config (was config.json edited, or checkpoints copied from "
+            "another run?)"
+        )
+
+
+class Checkpoints:
+    """The ``latest`` and ``best`` orbax checkpoint managers of a run folder.
+
+    Steps are numbered by epochs completed. Saving is synchronous (the next epoch starts only
+    when the checkpoint is committed), so an interruption leaves the previous one intact.
+    """
+
+    NAMES = ("latest", "best")
+
+    def __init__(self, folder: str | os.PathLike, *, create: bool = False):
+        self.folder = Path(folder)
+        self.create = create
+        self._managers: dict[str, Any] = {}
+
+    def _manager(self, which: str):
+        if which not in self.NAMES:
+            raise ValueError(f"checkpoint must be one of {self.NAMES}, got {which!r}")
+        if which not in self._managers:
+            import orbax.checkpoint as ocp
+
+            path = (self.folder / which).absolute()
+            if not self.create and not path.exists():
+                return None
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=1, create=self.create, enable_async_checkpointing=False,
+                read_only=not self.create,
+            )
+            self._managers[which] = ocp.CheckpointManager(path, options=options)
+        return self._managers[which]
+
+    def latest_step(self, which: str = "latest") -> int | None:
+        m = self._manager(which)
+        return None if m is None else m.latest_step()
+
+    def save(self, which: str, step: int, state: dict, meta: dict) -> None:
+        """Save ``state`` (a pure dict of arrays) and ``meta`` (JSON) as ``step``."""
+        import orbax.checkpoint as ocp
+
+        m = self._manager(which)
+        if step in m.all_steps():
+            m.delete(step)
+        from neurosim.provenance import _jsonable
+
+        m.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_jsonable(meta))))
+        m.wait_until_finished()
+
+    def delete_after(self, which: str, step: int) -> None:
+        m = self._manager(which)
+        if m is not None:
+            for s in m.all_steps():
+                if s > step:
+                    m.delete(s)
+
+    def restore(self, which: str, step: int | None = None) -> tuple[dict, dict, int]:
+        """``(state as NumPy arrays, meta, step)`` of the given (default: newest) step.
+
+        Raises:
+            FileNotFoundError: no checkpoint of that kind.
+        """
+        import orbax.checkpoint as ocp
+
+        m = self._manager(which)
+        step = None if m is None else (m.latest_step() if step is None else step)
+        if step is None:
+            raise FileNotFoundError(f"no {which!r} checkpoint in {str(self.folder)!r}")
+        out = m.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        import jax
+
+        state = jax.tree.map(np.asarray, dict(out["state"]))
+        return state, dict(out["meta"]), step
+
+    def remove(self) -> None:
+        self.close()
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+
+    def close(self) -> None:
+        for m in self._managers.values():
+            m.close()
+        self._managers.clear()
