@@ -8,8 +8,8 @@ A run folder holds everything needed to reload, evaluate and continue a model::
       config.json         the full config (task + engine settings)
       normalisation.json  fitted on the training split
       split.json          how the data was split (sizes, held-out groups/blocks)
-      checkpoints/latest/ orbax CheckpointManager, the last epoch (model + optimiser + loop state)
-      checkpoints/best/   orbax CheckpointManager, the epoch with the best monitored metric
+      checkpoints/E/      orbax CheckpointManager keeping two epochs E: the latest (model +
+                          optimiser + loop state) and the best by the monitored metric
       history.csv, history.jsonl   one row per epoch
       curves.png, examples.png, report.md, metrics.json   written when training ends
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -133,84 +132,107 @@ def check_compatible(saved: dict, expected: dict, *, what: str) -> None:
 
 
 class Checkpoints:
-    """The ``latest`` and ``best`` orbax checkpoint managers of a run folder.
+    """The orbax checkpoints of a run: one ``CheckpointManager`` that keeps two steps, the
+    latest and the best (by the monitored metric; they may coincide).
 
-    Steps are numbered by epochs completed. Saving is synchronous (the next epoch starts only
-    when the checkpoint is committed), so an interruption leaves the previous one intact.
+    Steps are numbered by epochs completed; each step holds ``state`` (a pure dict of arrays),
+    ``meta`` (JSON: epoch, global step, best value, history) and orbax ``metrics``
+    (``{"monitor": value}``, which ranks the steps). Saving is synchronous (the next epoch
+    starts only when the checkpoint is committed), so an interruption leaves the previous one
+    intact.
+
+    Args:
+        folder: ``RUN/checkpoints``.
+        create: create the folder (training); False for reading.
+        mode: ``"min"`` or ``"max"``: which monitored value is best.
     """
 
-    NAMES = ("latest", "best")
-
-    def __init__(self, folder: str | os.PathLike, *, create: bool = False):
+    def __init__(self, folder: str | os.PathLike, *, create: bool = False, mode: str = "min"):
         self.folder = Path(folder)
         self.create = create
-        self._managers: dict[str, Any] = {}
+        self.mode = mode
+        self._mngr = None
 
-    def _manager(self, which: str):
-        if which not in self.NAMES:
-            raise ValueError(f"checkpoint must be one of {self.NAMES}, got {which!r}")
-        if which not in self._managers:
+    def _manager(self):
+        if self._mngr is None:
             import orbax.checkpoint as ocp
+            from orbax.checkpoint import checkpoint_managers as cm
 
-            path = (self.folder / which).absolute()
+            path = self.folder.absolute()
             if not self.create and not path.exists():
                 return None
+            metric = _monitor_value
             options = ocp.CheckpointManagerOptions(
-                max_to_keep=1, create=self.create, enable_async_checkpointing=False,
-                read_only=not self.create,
+                create=self.create, enable_async_checkpointing=False,
+                best_fn=metric, best_mode=self.mode,
+                preservation_policy=cm.AnyPreservationPolicy([
+                    cm.LatestN(n=1),
+                    cm.BestN(get_metric_fn=metric, reverse=self.mode == "min", n=1),
+                ]),
             )
-            self._managers[which] = ocp.CheckpointManager(path, options=options)
-        return self._managers[which]
+            self._mngr = ocp.CheckpointManager(path, options=options)
+        return self._mngr
 
-    def latest_step(self, which: str = "latest") -> int | None:
-        m = self._manager(which)
+    def latest_step(self) -> int | None:
+        m = self._manager()
         return None if m is None else m.latest_step()
 
-    def save(self, which: str, step: int, state: dict, meta: dict) -> None:
-        """Save ``state`` (a pure dict of arrays) and ``meta`` (JSON) as ``step``."""
+    def best_step(self) -> int | None:
+        m = self._manager()
+        return None if m is None else m.best_step()
+
+    def steps(self) -> list[int]:
+        m = self._manager()
+        return [] if m is None else sorted(m.all_steps())
+
+    def save(self, step: int, state: dict, meta: dict, *, value: float) -> None:
+        """Save ``state`` and ``meta`` as ``step``, ranked by the monitored ``value``."""
         import orbax.checkpoint as ocp
 
-        m = self._manager(which)
-        if step in m.all_steps():
-            m.delete(step)
         from neurosim.provenance import _jsonable
 
+        m = self._manager()
+        if step in m.all_steps():
+            m.delete(step)
         m.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_jsonable(meta))))
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_jsonable(meta))),
+            metrics={"monitor": float(value)})
         m.wait_until_finished()
 
-    def delete_after(self, which: str, step: int) -> None:
-        m = self._manager(which)
+    def delete_after(self, step: int) -> None:
+        """Remove steps after ``step`` (work that a resumed run will redo)."""
+        m = self._manager()
         if m is not None:
             for s in m.all_steps():
                 if s > step:
                     m.delete(s)
 
-    def restore(self, which: str, step: int | None = None) -> tuple[dict, dict, int]:
-        """``(state as NumPy arrays, meta, step)`` of the given (default: newest) step.
+    def restore(self, which: str | int = "latest") -> tuple[dict, dict, int]:
+        """``(state as NumPy arrays, meta, step)`` of ``"latest"``, ``"best"`` or a step.
 
         Raises:
-            FileNotFoundError: no checkpoint of that kind.
+            FileNotFoundError: no checkpoint.
         """
+        import jax
         import orbax.checkpoint as ocp
 
-        m = self._manager(which)
-        step = None if m is None else (m.latest_step() if step is None else step)
+        m = self._manager()
+        step = None
+        if m is not None:
+            step = {"latest": m.latest_step, "best": m.best_step}[which]() \
+                if isinstance(which, str) else which
         if step is None:
             raise FileNotFoundError(f"no {which!r} checkpoint in {str(self.folder)!r}")
         out = m.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-        import jax
-
         state = jax.tree.map(np.asarray, dict(out["state"]))
         return state, dict(out["meta"]), step
 
-    def remove(self) -> None:
-        self.close()
-        if self.folder.exists():
-            shutil.rmtree(self.folder)
-
     def close(self) -> None:
-        for m in self._managers.values():
-            m.close()
-        self._managers.clear()
+        if self._mngr is not None:
+            self._mngr.close()
+            self._mngr = None
+
+
+def _monitor_value(metrics) -> float:
+    return float(metrics["monitor"])

@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
-from scipy.stats import rankdata
 
 __all__ = [
     "mse",
@@ -205,6 +203,8 @@ def roc_auc(y_true, scores) -> float:
     Raises:
         ValueError: only one class is present.
     """
+    from scipy.stats import rankdata
+
     t, s = _labels_scores(y_true, scores, "roc_auc")
     n1 = int(t.sum())
     n0 = t.size - n1
@@ -343,6 +343,8 @@ def cascade_error_bias(truth, prediction, *, sigma: float) -> tuple[float, float
     Returns:
         ``(error, bias)``: bias > 0 means too many spikes predicted.
     """
+    from scipy.ndimage import gaussian_filter1d
+
     t, p = _pair(np.ravel(truth), np.ravel(prediction), "cascade_error_bias")
     if not sigma > 0:
         raise ValueError(f"sigma must be positive (frames), got {sigma}")

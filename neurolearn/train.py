@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import time
@@ -37,6 +38,7 @@ from .checkpoints import (
 from .config import RESUMABLE_CHANGES, config_diff, config_to_dict, make_config
 from .data.batching import Batcher, fits_on_device, prefetch
 from .data.normalise import Normalisation
+from .data.windows import fetch
 
 __all__ = ["train_and_evaluate", "load_run", "evaluate_run", "LoadedRun", "TrainResult",
            "NonFiniteLossError", "EpochEnd", "make_optimizer"]
@@ -88,8 +90,12 @@ def sha256(path: str | Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=32)
 def make_optimizer(cfg, steps_per_epoch: int):
     """The optax optimiser and learning-rate schedule of ``cfg``.
+
+    Memoised: the same config gives the same transformation object, so the model+optimiser
+    graph definition is equal across runs and compiled steps are reused.
 
     Returns:
         ``(tx, schedule)``; ``schedule(step)`` gives the learning rate of a step.
@@ -130,6 +136,67 @@ def _chunks(steps: int, per_call: int) -> list[tuple[int, int]]:
     return out
 
 
+# ---------------------------------------------------------------------------- compiled steps
+# Pure functions of (static: task, config, graph definition, batch layout; arrays: state, data,
+# indices). Module-level and jitted once, so that runs with the same task, config and shapes in
+# one process reuse the compiled code (tests, resumed runs, sweeps).
+
+
+def _train_step(task, cfg, graphdef, state, batch, w, step, dropout_key):
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    model, optimizer = nnx.merge(graphdef, state)
+    gdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def loss_fn(params):
+        m = nnx.merge(gdef, params, rest)
+        rngs = nnx.Rngs(dropout=jax.random.fold_in(dropout_key, step))
+        out = task.forward(m, batch["x"], cfg, train=True, rngs=rngs)
+        per = task.example_loss(out, batch, cfg)
+        data_loss = jnp.sum(per * w) / jnp.sum(w)
+        return data_loss + task.penalty(m, cfg), (data_loss, nnx.state(m, nnx.Not(nnx.Param)))
+
+    (loss, (data_loss, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    nnx.update(model, new_rest)
+    optimizer.update(model, grads)
+    return nnx.state((model, optimizer)), (loss, data_loss)
+
+
+def _train_chunk(task, cfg, graphdef, layout, state, data, idx, w, steps, dropout_key):
+    """``len(steps)`` optimiser steps under ``lax.scan``. With ``layout`` set, ``data`` holds the
+    device-resident arrays and ``idx`` the batch indices; with ``layout`` None, ``data`` holds
+    the stacked batches themselves (host-prefetched) and ``idx`` is unused."""
+    import jax
+
+    def body(state, inp):
+        i, wi, s = inp
+        batch = fetch(layout, data, i) if layout is not None else i
+        return _train_step(task, cfg, graphdef, state, batch, wi, s, dropout_key)
+
+    return jax.lax.scan(body, state, (idx if layout is not None else data, w, steps))
+
+
+def _eval_batch(task, cfg, model_graphdef, layout, model_state, data, idx):
+    from flax import nnx
+
+    batch = fetch(layout, data, idx) if layout is not None else data
+    model = nnx.merge(model_graphdef, model_state)
+    out = task.forward(model, batch["x"], cfg, train=False)
+    return task.predictions(out, cfg), task.example_loss(out, batch, cfg)
+
+
+@functools.cache
+def _compiled_functions():
+    import jax
+
+    return {
+        "train": jax.jit(_train_chunk, static_argnums=(0, 1, 2, 3), donate_argnums=(4,)),
+        "eval": jax.jit(_eval_batch, static_argnums=(0, 1, 2, 3)),
+    }
+
+
 def _history_files(folder: RunFolder, history: list[dict[str, Any]]) -> None:
     import json
 
@@ -163,6 +230,8 @@ class _Engine:
             init_key = jax.random.fold_in(key, 0)
             self.dropout_key = jax.random.fold_in(key, 3)
             model = task.build_model(cfg, rngs=nnx.Rngs(params=init_key))
+        else:
+            self.dropout_key = jax.random.key(0)
         self.n_params = int(sum(np.size(p) for p in jax.tree.leaves(nnx.state(model, nnx.Param))))
         self.receptive_field = task.receptive_field(model)
         self.model_graphdef = nnx.split(model)[0]
@@ -192,53 +261,6 @@ class _Engine:
         check_compatible(ckpt, self.pure_state(), what=what)
         nnx.replace_by_pure_dict(self.state, {0: ckpt["model"], 1: ckpt["optimizer"]})
 
-    # ------------------------------------------------------------------ pure functions
-    def _train_step(self, state, batch, w, step):
-        import jax
-        import jax.numpy as jnp
-        from flax import nnx
-
-        task, cfg = self.task, self.cfg
-        model, optimizer = nnx.merge(self.graphdef, state)
-        gdef, params, rest = nnx.split(model, nnx.Param, ...)
-
-        def loss_fn(params):
-            m = nnx.merge(gdef, params, rest)
-            rngs = nnx.Rngs(dropout=jax.random.fold_in(self.dropout_key, step))
-            out = task.forward(m, batch["x"], cfg, train=True, rngs=rngs)
-            per = task.example_loss(out, batch, cfg)
-            data_loss = jnp.sum(per * w) / jnp.sum(w)
-            total = data_loss + task.penalty(m, cfg)
-            return total, (data_loss, nnx.state(m, nnx.Not(nnx.Param)))
-
-        (loss, (data_loss, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        nnx.update(model, new_rest)
-        optimizer.update(model, grads)
-        return nnx.state((model, optimizer)), (loss, data_loss)
-
-    def _eval_batch(self, model_state, batch):
-        from flax import nnx
-
-        model = nnx.merge(self.model_graphdef, model_state)
-        out = self.task.forward(model, batch["x"], self.cfg, train=False)
-        return self.task.predictions(out, self.cfg), self.task.example_loss(out, batch, self.cfg)
-
-    def _train_fn(self, source, resident: bool):
-        import jax
-
-        def chunk(state, data, idx, w, steps):
-            def body(state, inp):
-                i, wi, s = inp
-                batch = source.fetch(data, i) if resident else i
-                return self._train_step(state, batch, wi, s)
-
-            return jax.lax.scan(body, state, (idx if resident else data, w, steps))
-
-        if resident:
-            return jax.jit(chunk, donate_argnums=0)
-        return jax.jit(lambda state, batches, w, steps: chunk(state, batches, None, w, steps),
-                       donate_argnums=0)
-
     # ------------------------------------------------------------------ data placement
     def device_data(self, name: str, *, budget_bytes: int | None):
         import jax
@@ -253,14 +275,16 @@ class _Engine:
 
     # ------------------------------------------------------------------ training
     def compile_train(self, batcher: Batcher, budget_bytes: int | None) -> float:
-        """Compile the training chunk(s) ahead of time; returns seconds spent."""
+        """Compile the training chunk(s) ahead of time; returns seconds spent (~0 when this
+        process already compiled the same task, config and shapes)."""
         import jax
 
         t0 = time.perf_counter()
         source = self.prepared.sources["train"]
         data = self.device_data("train", budget_bytes=budget_bytes)
         self.resident = data is not None
-        fn = self._train_fn(source, self.resident)
+        fn = _compiled_functions()["train"]
+        static = (self.task, self.cfg, self.graphdef, source.layout if self.resident else None)
         b = batcher.batch_size
         for lo, hi in _chunks(batcher.steps_per_epoch, self.cfg.steps_per_call):
             k = hi - lo
@@ -270,12 +294,13 @@ class _Engine:
             w = np.ones((k, b), np.float32)
             steps = np.zeros(k, np.int32)
             if self.resident:
-                args = (self.state, data, idx, w, steps)
+                payload = data
             else:
                 batch0 = source.fetch(source.arrays, np.zeros(b, np.int64))
-                stacked = jax.tree.map(lambda a, k=k: np.stack([a] * k), batch0)
-                args = (self.state, stacked, w, steps)
-            self._compiled[k] = fn.lower(*args).compile()
+                payload = jax.tree.map(lambda a, k=k: np.stack([a] * k), batch0)
+                idx = np.zeros(k, np.int32)
+            self._compiled[k] = fn.lower(*static, self.state, payload, idx, w, steps,
+                                         self.dropout_key).compile()
         return time.perf_counter() - t0
 
     def run_epoch(self, batcher: Batcher, epoch: int, first_step: int, *, bar=None):
@@ -286,11 +311,11 @@ class _Engine:
         source = self.prepared.sources["train"]
         chunks = _chunks(len(idx), self.cfg.steps_per_call)
         losses, data_losses = [], []
+        b = idx.shape[1]
 
         def host_batches(i):
             lo, hi = chunks[i]
             batch = source.fetch(source.arrays, idx[lo:hi].reshape(-1))
-            b = idx.shape[1]
             return jax.device_put(
                 jax.tree.map(lambda a: a.reshape((hi - lo, b) + a.shape[1:]), batch))
 
@@ -298,13 +323,12 @@ class _Engine:
         data = self._device_data.get("train")
         for lo, hi in chunks:
             steps = np.arange(first_step + lo, first_step + hi, dtype=np.int32)
-            payload = data if self.resident else next(feed)
             if self.resident:
-                self.state, (loss, dloss) = self._compiled[hi - lo](
-                    self.state, payload, idx[lo:hi], w[lo:hi], steps)
+                payload, chunk_idx = data, idx[lo:hi]
             else:
-                self.state, (loss, dloss) = self._compiled[hi - lo](
-                    self.state, payload, w[lo:hi], steps)
+                payload, chunk_idx = next(feed), np.zeros(hi - lo, np.int32)
+            self.state, (loss, dloss) = self._compiled[hi - lo](
+                self.state, payload, chunk_idx, w[lo:hi], steps, self.dropout_key)
             loss = np.asarray(loss)
             if not _finite(loss):
                 bad = int(np.flatnonzero(~np.isfinite(loss))[0])
@@ -330,23 +354,19 @@ class _Engine:
         indices = np.arange(n) if indices is None else np.asarray(indices)
         bs = min(self.cfg.eval_batch_size, len(indices))
         data = self.device_data(name, budget_bytes=self._budget())
-        key = ("eval", name, bs, data is not None)
-        if key not in self._compiled:
-            if data is not None:
-                self._compiled[key] = jax.jit(
-                    lambda state, d, i: self._eval_batch(state, source.fetch(d, i)))
-            else:
-                self._compiled[key] = jax.jit(self._eval_batch)
-        fn = self._compiled[key]
+        fn = _compiled_functions()["eval"]
+        layout = source.layout if data is not None else None
+        static = (self.task, self.cfg, self.model_graphdef, layout)
         preds, losses = [], []
         for lo in range(0, len(indices), bs):
             sel = indices[lo:lo + bs]
             pad = bs - len(sel)
             sel_p = np.concatenate([sel, np.full(pad, sel[0])]).astype(np.int32)
             if data is not None:
-                p, l_ = fn(self.model_state(), data, sel_p)
+                p, l_ = fn(*static, self.model_state(), data, sel_p)
             else:
-                p, l_ = fn(self.model_state(), jax.device_put(source.fetch(source.arrays, sel_p)))
+                batch = jax.device_put(source.fetch(source.arrays, sel_p))
+                p, l_ = fn(*static, self.model_state(), batch, sel_p)
             preds.append(np.asarray(p)[: len(sel)])
             losses.append(np.asarray(l_)[: len(sel)])
         return np.concatenate(preds), np.concatenate(losses)
@@ -508,10 +528,10 @@ def train_and_evaluate(
     monitor = cfg.monitor or task.monitor[0]
     mode = task.monitor[1]
 
-    ckpts = Checkpoints(folder.checkpoints, create=False)
+    ckpts = Checkpoints(folder.checkpoints, create=False, mode=mode)
     start_epoch, history, best, best_epoch, bad_epochs = 0, [], None, 0, 0
     meta = None
-    if saved_info is not None and ckpts.latest_step("latest") is not None:
+    if saved_info is not None and ckpts.latest_step() is not None:
         state, meta, step = ckpts.restore("latest")
         engine.load_pure_state(state, what=f"checkpoint {step} of {str(folder.path)!r}")
         start_epoch = int(meta["epoch"])
@@ -562,12 +582,7 @@ def train_and_evaluate(
                           resumed_utc=utc_now(), versions=package_versions(),
                           device=device_info())
     folder.update_run(compile_s=compile_s)
-    ckpts = Checkpoints(folder.checkpoints, create=True)
-    if meta is not None:
-        # a best checkpoint newer than the latest belongs to epochs that will be redone
-        ckpts.delete_after("best", start_epoch)
-        if best_epoch and ckpts.latest_step("best") != best_epoch and best_epoch == start_epoch:
-            ckpts.save("best", best_epoch, engine.pure_state(), meta)
+    ckpts = Checkpoints(folder.checkpoints, create=True, mode=mode)
 
     say(f"{task.name}: {n_train} training, {len(prepared.sources['val'])} validation examples; "
         f"{engine.n_params} parameters; {batcher.steps_per_epoch} steps per epoch; compiled in "
@@ -587,7 +602,10 @@ def train_and_evaluate(
             finally:
                 bar.close()
             train_s = time.perf_counter() - t0
-            val = engine.evaluate("val")
+            try:
+                val = engine.evaluate("val")
+            except NonFiniteLossError as e:
+                raise NonFiniteLossError(f"{e} after epoch {epoch + 1}") from None
             step += n_steps
             row = {"epoch": epoch + 1, "step": step, "loss": loss, "train_data_loss": dloss,
                    **{f"val_{k}": v for k, v in val.items()},
@@ -608,9 +626,7 @@ def train_and_evaluate(
                     "bad_epochs": bad_epochs, "history": history, "stopped_early": stopped_early,
                     "monitor": monitor}
             if (epoch + 1) % cfg.checkpoint_every == 0 or last or improved:
-                ckpts.save("latest", epoch + 1, engine.pure_state(), meta)
-            if improved:
-                ckpts.save("best", epoch + 1, engine.pure_state(), meta)
+                ckpts.save(epoch + 1, engine.pure_state(), meta, value=value)
             _history_files(folder, history)
             say(f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.4g}  val_loss {row['val_loss']:.4g}"
                 f"  {monitor} {value:.4g}{' *' if improved else ''}  ({row['epoch_s']:.1f} s, "
@@ -622,17 +638,17 @@ def train_and_evaluate(
                     f"(best {best:.4g} at epoch {best_epoch})")
                 break
     except NonFiniteLossError as e:
-        kept = ckpts.latest_step("latest")
+        kept = ckpts.latest_step()
         ckpts.close()
         where = (f"the last good checkpoint (epoch {kept}) is kept in "
-                 f"{str(folder.checkpoints / 'latest')!r}" if kept else "no epoch finished")
+                 f"{str(folder.checkpoints)!r}" if kept else "no epoch finished")
         folder.update_run(status=f"failed: {e}", failed_utc=utc_now())
         raise NonFiniteLossError(
             f"training stopped: {e}; {where}. Lower learning_rate or set clip_norm "
             "(--config learning_rate=… clip_norm=1), then start a new run or --resume"
         ) from None
     except KeyboardInterrupt:
-        kept = ckpts.latest_step("latest")
+        kept = ckpts.latest_step()
         ckpts.close()
         folder.update_run(status=f"interrupted after epoch {kept or 0}")
         raise
@@ -765,9 +781,9 @@ def load_run(folder: str | Path, *, which: str | None = None, task=None) -> Load
     t = get_task(name)
     cfg = make_config(t.Config, base=rf.read_config())
     norm = Normalisation.load(rf.normalisation_json)
-    ckpts = Checkpoints(rf.checkpoints)
-    which = which or info.get("final_checkpoint") or (
-        "best" if ckpts.latest_step("best") is not None else "latest")
+    mode = (info.get("monitor") or [None, "min"])[1]
+    ckpts = Checkpoints(rf.checkpoints, mode=mode)
+    which = which or info.get("final_checkpoint") or "best"
     try:
         state, _, step = ckpts.restore(which)
     finally:

@@ -30,6 +30,7 @@ __all__ = [
     "ArraySource",
     "WindowSource",
     "concatenate_series",
+    "fetch",
 ]
 
 TARGETS = ("next", "centre", "last", "sequence")
@@ -125,6 +126,33 @@ def _xp(x):
     return jnp
 
 
+def fetch(layout: tuple, arrays: dict[str, Any], idx) -> dict[str, Any]:
+    """Gather the examples ``idx`` of a source with ``layout`` (pure; jit-able; NumPy or JAX).
+
+    Args:
+        layout: ``("rows",)`` (examples are rows of every array) or
+            ``("window", window, target)`` (windows over ``arrays["x"]`` starting at
+            ``arrays["starts"][idx]``; see :class:`WindowSource`).
+        arrays: the source's arrays.
+        idx: example indices, shape (B,).
+    """
+    if layout[0] == "rows":
+        return {k: v[idx] for k, v in arrays.items()}
+    _, window, target = layout
+    xp = _xp(arrays["starts"])
+    starts = arrays["starts"][idx]
+    frames = starts[:, None] + xp.arange(window)[None, :]
+    out = {}
+    for k, v in arrays.items():
+        if k == "starts":
+            continue
+        if k == "x" or target == "sequence":
+            out[k] = v[frames]
+        else:
+            out[k] = v[starts + target_offset(window, target)]
+    return out
+
+
 @dataclass(frozen=True)
 class ArraySource:
     """Examples that are rows of arrays (e.g. whole traces ``X (N, T, C)``, ``Y (N, T, C)``).
@@ -143,10 +171,11 @@ class ArraySource:
         x = self.arrays.get("x")
         return int(x.shape[1]) if x is not None and x.ndim >= 3 else None
 
-    @staticmethod
-    def fetch(arrays: dict[str, Any], idx) -> dict[str, Any]:
+    layout = ("rows",)
+
+    def fetch(self, arrays: dict[str, Any], idx) -> dict[str, Any]:
         """Rows ``idx`` of every array (pure; works under ``jax.jit`` and on NumPy arrays)."""
-        return {k: v[idx] for k, v in arrays.items()}
+        return fetch(self.layout, arrays, idx)
 
     def with_arrays(self, arrays: dict[str, Any]) -> ArraySource:
         return ArraySource(arrays)
@@ -178,20 +207,13 @@ class WindowSource:
     def min_length(self) -> int:
         return self.window
 
+    @property
+    def layout(self) -> tuple:
+        return ("window", self.window, self.target)
+
     def fetch(self, arrays: dict[str, Any], idx) -> dict[str, Any]:
         """The windows ``idx``: ``{"x": (B, window, C), "y": (B, ...) or (B, window, ...)}``."""
-        xp = _xp(arrays["starts"])
-        starts = arrays["starts"][idx]
-        frames = starts[:, None] + xp.arange(self.window)[None, :]
-        out = {}
-        for k, v in arrays.items():
-            if k == "starts":
-                continue
-            if k == "x" or self.target == "sequence":
-                out[k] = v[frames]
-            else:
-                out[k] = v[starts + target_offset(self.window, self.target)]
-        return out
+        return fetch(self.layout, arrays, idx)
 
     def with_arrays(self, arrays: dict[str, Any]) -> WindowSource:
         return WindowSource(arrays, self.window, self.target)

@@ -126,6 +126,35 @@ class Task:
         units, a few examples each)."""
 
     # ------------------------------------------------------------------ prediction on new data
+    def predict_traces(self, run, traces: list[np.ndarray], *,
+                       frame_rate: float | None = None) -> list[np.ndarray]:
+        """Predict each trace (physical units in and out, one array (T, C) per trace).
+
+        The default runs the model on whole traces, grouped by length, at the task's frame
+        rate. Window-based tasks (e.g. calcium → rate at the window centre) override this to
+        slide windows over each trace, and tasks that can resample convert ``frame_rate`` to
+        their own and the predictions back, so the output has one value per input frame.
+
+        Raises:
+            ValueError: wrong frame rate, or a trace shorter than the receptive field.
+        """
+        self.check_frame_rate(frame_rate)
+        rf = self.receptive_field(run.model)
+        out: list[np.ndarray | None] = [None] * len(traces)
+        by_length: dict[int, list[int]] = {}
+        for i, tr in enumerate(traces):
+            by_length.setdefault(len(tr), []).append(i)
+        for length, idx in by_length.items():
+            if rf is not None and length < rf:
+                raise ValueError(
+                    f"trace {idx[0]} has {length} frames, shorter than the model's receptive "
+                    f"field ({rf} frames)"
+                )
+            pred = run.predict(np.stack([traces[i] for i in idx]))
+            for j, i in enumerate(idx):
+                out[i] = pred[j]
+        return out  # type: ignore[return-value]
+
     def check_frame_rate(self, frame_rate: float | None) -> None:
         if frame_rate is not None and self.frame_rate_hz is not None and not np.isclose(
             frame_rate, self.frame_rate_hz
