@@ -167,6 +167,17 @@ def validate_arrays(arrays: dict[str, Any], schema: dict[str, ArraySpec], *, sou
                 )
 
 
+def _check_kind(path: Path, name: str | None, allowed: tuple[str, ...]) -> None:
+    if name in allowed:
+        return
+    want = " or ".join(map(repr, allowed))
+    got = ("has no 'dataset' attribute (it was not written by neurosim)" if name is None
+           else f"is a {name!r} dataset")
+    hint = "" if allowed[0] == "spikefinder" else (
+        f"; make one with `neurosim generate {allowed[0]} --help`")
+    raise ValueError(f"{str(path)!r} {got}, expected {want}{hint}")
+
+
 def read_dataset(
     path: str | os.PathLike,
     schema: dict[str, ArraySpec] | None = None,
@@ -191,6 +202,11 @@ def read_dataset(
         ValueError: wrong dataset kind, shape, dtype, NaN, non-0/1 labels, mismatched rows.
     """
     path = Path(path)
+    allowed = None
+    if dataset is not None:
+        allowed = (dataset,) if isinstance(dataset, str) else tuple(dataset)
+        if path.exists():  # the kind of dataset first: a clearer message than a missing array
+            _check_kind(path, dataset_name(path), allowed)
     gz = path.name.lower().endswith(".gz")
     suffix = "".join(path.suffixes[-2:]).lower() if gz else path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
@@ -226,15 +242,8 @@ def read_dataset(
             "dataset (.h5) or a Spikefinder-layout CSV (N.train.calcium.csv[.gz])"
         )
     ds = Dataset(arrays, attrs, str(path))
-    if dataset is not None:
-        allowed = (dataset,) if isinstance(dataset, str) else tuple(dataset)
-        if ds.name not in allowed:
-            want = " or ".join(map(repr, allowed))
-            got = ("has no 'dataset' attribute (it was not written by neurosim)" if ds.name is None
-                   else f"is a {ds.name!r} dataset")
-            hint = "" if allowed[0] == "spikefinder" else (
-                f"; make one with `neurosim generate {allowed[0]} --help`")
-            raise ValueError(f"{str(path)!r} {got}, expected {want}{hint}")
+    if allowed is not None:
+        _check_kind(path, ds.name, allowed)
     if schema is not None:
         validate_arrays(ds.arrays, schema, source=repr(str(path)))
     return ds

@@ -136,6 +136,11 @@ class HHVoltageTask(Task):
     def prepare(self, data, cfg, *, key, normalisation=None):
         X, Y = data["X"], data["Y"]
         n, t = X.shape[:2]
+        if cfg.n_val >= n:
+            raise ValueError(
+                f"config n_val={cfg.n_val} leaves no training traces: {data.source!r} has {n} "
+                f"traces; use --config n_val=N with N < {n} (the seed used 500 of 10000)"
+            )
         split = split_last(n, cfg.n_val)
         if normalisation is None:
             if cfg.normalise:
