@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .parallel import use_cpu_cores
+
+    use_cpu_cores()  # one XLA CPU device per core: batched simulations use them all
     try:
         return int(args.func(args))
     except (ValueError, KeyError, FileExistsError, FileNotFoundError) as e:

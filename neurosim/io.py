@@ -119,12 +119,27 @@ class ChunkedH5Writer:
 
     def write(self, name: str, start: int, data: np.ndarray) -> None:
         """Write ``data`` into rows ``start:start+len(data)`` of ``name`` and record progress."""
-        ds = self.f[name]
-        stop = start + len(data)
-        if stop > ds.shape[0]:
-            raise ValueError(f"rows {start}:{stop} do not fit array {name!r} of {ds.shape[0]} rows")
-        ds[start:stop] = data
-        ds.attrs["_rows_done"] = max(stop, self.rows_done(name))
+        self.write_rows(start, {name: data})
+
+    def write_rows(self, start: int, data: dict[str, np.ndarray]) -> None:
+        """Write rows of several arrays, then record their progress and :attr:`state` at once.
+
+        Progress is recorded only after all data are written, so an interruption in between
+        makes a resumed run write the same rows again rather than skip any.
+        """
+        for name, values in data.items():
+            ds = self.f[name]
+            stop = start + len(values)
+            if stop > ds.shape[0]:
+                raise ValueError(f"rows {start}:{stop} do not fit array {name!r} of {ds.shape[0]} rows")
+            ds[start:stop] = values
+        for name, values in data.items():
+            ds = self.f[name]
+            ds.attrs["_rows_done"] = max(start + len(values), self.rows_done(name))
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Persist :attr:`state` (and everything written so far) to disk."""
         self.f.attrs["_state"] = json.dumps(self.state)
         self.f.flush()
 
