@@ -85,6 +85,12 @@ def _metric_table(rows: dict[str, dict[str, float]], units: dict[str, str]) -> s
     return "\n".join([head, sep, body])
 
 
+def _device(info: dict[str, Any]) -> str:
+    d = info.get("device", {})
+    n = d.get("device_count", "?")
+    return f"{d.get('device', '?')} ({d.get('backend', '?')}, {n} device(s))"
+
+
 def _normalisation_text(folder: RunFolder) -> str:
     import json
 
@@ -136,7 +142,7 @@ def write_report(folder: RunFolder, *, task, cfg, info: dict[str, Any], metrics:
               f"- epochs run: {timing.get('epochs_run')}; median "
               f"{_fmt(timing.get('median_epoch_s'))} s per epoch, "
               f"{_fmt(timing.get('median_steps_per_s'))} steps/s (compile "
-              f"{_fmt(info.get('compile_s'))} s, not included) on {info.get('device', {})}",
+              f"{_fmt(info.get('compile_s'))} s, not included) on {_device(info)}",
               "- versions: " + ", ".join(f"{k} {info.get('versions', {}).get(k)}"
                                          for k in ("jax", "flax", "optax")),
               "", "<details><summary>config</summary>", "", "| key | value |", "|---|---|"]

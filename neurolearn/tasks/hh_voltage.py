@@ -128,7 +128,8 @@ class HHVoltageTask(Task):
                     f"{ds.source!r}: {a} has shape {ds[a].shape} but {b} has {ds[b].shape}; "
                     "current and voltage must have one sample per step each"
                 )
-        dt = float(ds.attrs.get("dt_sample_ms", 1.0))
+        dt = float(next((ds.attrs[k] for k in ("config.sample_ms", "dt_sample_ms", "sample_ms")
+                         if k in ds.attrs), 1.0))
         if not np.isclose(dt, 1.0):
             raise ValueError(f"{ds.source!r} is sampled every {dt} ms; hh-voltage models use 1 ms")
         return ds
@@ -263,7 +264,6 @@ class HHVoltageTask(Task):
             b.set_ylabel("V (mV)")
             if i == 0:
                 a.set_title("input current", fontsize=9, loc="left")
-                b.legend(fontsize=8, loc="upper right", ncol=2)
         axes[n - 1, 0].set_xlabel("time (ms)")
         axes[n - 1, 1].set_xlabel("time (ms)")
         if test is not None:
@@ -274,7 +274,7 @@ class HHVoltageTask(Task):
             a.set_ylabel("I (pA)")
             a.set_title("test trace 0 (10 s)", fontsize=9, loc="left")
             b.plot(tt, y, color="k", lw=0.6)
-            b.plot(tt, p, color="tab:orange", lw=0.5, alpha=0.9)
+            b.plot(tt, p, color="tab:orange", lw=0.5, alpha=0.8)
             b.set_title(f"test trace 0: RMSE {M.rmse(y, p):.3f} mV", fontsize=9, loc="left")
             b.set_ylabel("V (mV)")
             lo, hi = 2900, min(3000, len(tt))
@@ -292,8 +292,10 @@ class HHVoltageTask(Task):
             b.set_xlabel("time (ms)")
         kind = "causal" if cfg.causal else "'same' padding"
         fig.suptitle(f"hh-voltage: Conv1D {list(cfg.channels)} / kernels {list(cfg.kernels)}, "
-                     f"{kind}", fontsize=11)
-        fig.tight_layout()
+                     f"{kind}", fontsize=11, x=0.02, ha="left")
+        handles, labels = axes[0, 1].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper right", ncol=2, fontsize=9, frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.975))
         fig.savefig(path, dpi=110)
         plt.close(fig)
 
