@@ -137,20 +137,19 @@ class Checkpoints:
 
     Steps are numbered by epochs completed; each step holds ``state`` (a pure dict of arrays),
     ``meta`` (JSON: epoch, global step, best value, history) and orbax ``metrics``
-    (``{"monitor": value}``, which ranks the steps). Saving is synchronous (the next epoch
-    starts only when the checkpoint is committed), so an interruption leaves the previous one
-    intact.
+    (``{"best": step}`` for a step that was the best when saved, ``{"best": -1}`` otherwise:
+    the newest such step is the best under the engine's rule, including ``min_delta``).
+    Saving is synchronous (the next epoch starts only when the checkpoint is committed), so an
+    interruption leaves the previous one intact.
 
     Args:
         folder: ``RUN/checkpoints``.
         create: create the folder (training); False for reading.
-        mode: ``"min"`` or ``"max"``: which monitored value is best.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, create: bool = False, mode: str = "min"):
+    def __init__(self, folder: str | os.PathLike, *, create: bool = False):
         self.folder = Path(folder)
         self.create = create
-        self.mode = mode
         self._mngr = None
 
     def _manager(self):
@@ -161,13 +160,12 @@ class Checkpoints:
             path = self.folder.absolute()
             if not self.create and not path.exists():
                 return None
-            metric = _monitor_value
             options = ocp.CheckpointManagerOptions(
                 create=self.create, enable_async_checkpointing=False,
-                best_fn=metric, best_mode=self.mode,
+                best_fn=_best_rank, best_mode="max",
                 preservation_policy=cm.AnyPreservationPolicy([
                     cm.LatestN(n=1),
-                    cm.BestN(get_metric_fn=metric, reverse=self.mode == "min", n=1),
+                    cm.BestN(get_metric_fn=_best_rank, reverse=False, n=1),
                 ]),
             )
             self._mngr = ocp.CheckpointManager(path, options=options)
@@ -185,8 +183,8 @@ class Checkpoints:
         m = self._manager()
         return [] if m is None else sorted(m.all_steps())
 
-    def save(self, step: int, state: dict, meta: dict, *, value: float) -> None:
-        """Save ``state`` and ``meta`` as ``step``, ranked by the monitored ``value``."""
+    def save(self, step: int, state: dict, meta: dict, *, is_best: bool) -> None:
+        """Save ``state`` and ``meta`` as ``step``; ``is_best``: the best epoch so far."""
         import orbax.checkpoint as ocp
 
         from neurosim.provenance import _jsonable
@@ -196,7 +194,7 @@ class Checkpoints:
             m.delete(step)
         m.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_jsonable(meta))),
-            metrics={"monitor": float(value)})
+            metrics={"best": step if is_best else -1})
         m.wait_until_finished()
 
     def delete_after(self, step: int) -> None:
@@ -234,5 +232,5 @@ class Checkpoints:
             self._mngr = None
 
 
-def _monitor_value(metrics) -> float:
-    return float(metrics["monitor"])
+def _best_rank(metrics) -> float:
+    return float(metrics["best"])

@@ -528,7 +528,7 @@ def train_and_evaluate(
     monitor = cfg.monitor or task.monitor[0]
     mode = task.monitor[1]
 
-    ckpts = Checkpoints(folder.checkpoints, create=False, mode=mode)
+    ckpts = Checkpoints(folder.checkpoints, create=False)
     start_epoch, history, best, best_epoch, bad_epochs = 0, [], None, 0, 0
     meta = None
     if saved_info is not None and ckpts.latest_step() is not None:
@@ -582,7 +582,7 @@ def train_and_evaluate(
                           resumed_utc=utc_now(), versions=package_versions(),
                           device=device_info())
     folder.update_run(compile_s=compile_s)
-    ckpts = Checkpoints(folder.checkpoints, create=True, mode=mode)
+    ckpts = Checkpoints(folder.checkpoints, create=True)
 
     say(f"{task.name}: {n_train} training, {len(prepared.sources['val'])} validation examples; "
         f"{engine.n_params} parameters; {batcher.steps_per_epoch} steps per epoch; compiled in "
@@ -626,7 +626,7 @@ def train_and_evaluate(
                     "bad_epochs": bad_epochs, "history": history, "stopped_early": stopped_early,
                     "monitor": monitor}
             if (epoch + 1) % cfg.checkpoint_every == 0 or last or improved:
-                ckpts.save(epoch + 1, engine.pure_state(), meta, value=value)
+                ckpts.save(epoch + 1, engine.pure_state(), meta, is_best=improved)
             _history_files(folder, history)
             say(f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.4g}  val_loss {row['val_loss']:.4g}"
                 f"  {monitor} {value:.4g}{' *' if improved else ''}  ({row['epoch_s']:.1f} s, "
@@ -781,8 +781,7 @@ def load_run(folder: str | Path, *, which: str | None = None, task=None) -> Load
     t = get_task(name)
     cfg = make_config(t.Config, base=rf.read_config())
     norm = Normalisation.load(rf.normalisation_json)
-    mode = (info.get("monitor") or [None, "min"])[1]
-    ckpts = Checkpoints(rf.checkpoints, mode=mode)
+    ckpts = Checkpoints(rf.checkpoints)
     which = which or info.get("final_checkpoint") or "best"
     try:
         state, _, step = ckpts.restore(which)

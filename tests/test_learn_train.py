@@ -344,3 +344,56 @@ def test_a_run_of_another_task_is_refused(trained, toy, tmp_path):
     with pytest.raises(ValueError, match=r"holds a 'hh-voltage' run, not 'toy-detect'"):
         load_run(run, task="toy-detect")
     assert snapshot(run) == before
+
+
+# --------------------------------------------------------------------------- engine options
+
+
+def test_host_prefetched_batches_train_like_device_resident_ones(toy, tmp_path):
+    cfg = {**FAST, "epochs": 2}
+    a = train_and_evaluate("hh-voltage", cfg, data=toy, workdir=tmp_path / "dev", progress=False,
+                           log=None)
+    b = train_and_evaluate("hh-voltage", {**cfg, "device_budget_mb": 0}, data=toy,
+                           workdir=tmp_path / "host", progress=False, log=None)
+    assert json.loads((tmp_path / "dev" / "run.json").read_text())["device_resident_data"]
+    assert not json.loads((tmp_path / "host" / "run.json").read_text())["device_resident_data"]
+    wa, wb = weights(tmp_path / "dev"), weights(tmp_path / "host")
+    for k in wa:
+        np.testing.assert_allclose(wa[k], wb[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert a.metrics["val"]["rmse"] == pytest.approx(b.metrics["val"]["rmse"], rel=1e-4)
+
+
+def test_early_stopping_on_windows_restores_the_best_epoch(toy, tmp_path):
+    # min_delta is huge: no epoch after the first counts as an improvement
+    cfg = {**FAST, "epochs": 10, "patience": 2, "min_delta": 1e9, "window": 40}
+    r = train_and_evaluate("hh-voltage", cfg, data=toy, workdir=tmp_path / "es", progress=False,
+                           log=None)
+    assert r.stopped_early and r.best_epoch == 1
+    assert [h["epoch"] for h in r.history] == [0, 1, 2, 3]
+    info = json.loads((tmp_path / "es" / "run.json").read_text())
+    assert info["info"]["n_train_examples"] == 160 * 4  # windows of 40 ms, stride 20, in 100 ms
+    # the reported metrics are those of epoch 1's weights, not the last epoch's
+    assert r.metrics["val"]["rmse"] == pytest.approx(r.history[1]["val_rmse"], rel=1e-6)
+    assert r.history[3]["val_rmse"] != r.history[1]["val_rmse"]
+    assert load_run(tmp_path / "es").checkpoint == ("best", 1)
+
+
+def test_optimizer_schedules_and_gradient_clipping():
+    import jax.numpy as jnp
+    import optax
+
+    from neurolearn.config import make_config
+    from neurolearn.train import make_optimizer
+
+    cfg = make_config(TrainConfig, {"epochs": 10, "schedule": "cosine", "learning_rate": 0.1})
+    _, sched = make_optimizer(cfg, 5)
+    assert float(sched(0)) == pytest.approx(0.1) and float(sched(50)) == pytest.approx(0.0)
+    cfg = make_config(TrainConfig, {"epochs": 10, "schedule": "warmup_cosine",
+                                    "warmup_epochs": 2, "learning_rate": 0.1})
+    _, sched = make_optimizer(cfg, 5)
+    assert float(sched(0)) == 0.0 and float(sched(10)) == pytest.approx(0.1)
+    cfg = make_config(TrainConfig, {"optimizer": "sgd", "learning_rate": 1.0, "clip_norm": 0.5})
+    tx, _ = make_optimizer(cfg, 5)
+    g = {"w": jnp.array([3.0, 4.0])}  # norm 5 → clipped to 0.5
+    upd, _ = tx.update(g, tx.init(g), g)
+    assert float(optax.global_norm(upd)) == pytest.approx(0.5, rel=1e-6)
