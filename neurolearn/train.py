@@ -584,6 +584,8 @@ def train_and_evaluate(
     folder.update_run(compile_s=compile_s)
     ckpts = Checkpoints(folder.checkpoints, create=True)
 
+    if start_epoch:
+        say(f"resuming {folder.path} after epoch {start_epoch} (best so far: epoch {best_epoch})")
     say(f"{task.name}: {n_train} training, {len(prepared.sources['val'])} validation examples; "
         f"{engine.n_params} parameters; {batcher.steps_per_epoch} steps per epoch; compiled in "
         f"{compile_s:.1f} s; run folder {folder.path}")
@@ -817,7 +819,7 @@ def evaluate_run(folder: str | Path, data: str | Path, *, which: str | None = No
     _check_receptive_field(engine, prepared)
     metrics = {s: engine.evaluate(s) for s in ("val", "test") if s in prepared.sources}
     return {"run": str(run.folder), "data": str(Path(data)), "checkpoint": list(run.checkpoint),
-            "metrics": metrics, "units": task.units}
+            "split": prepared.split, "metrics": metrics, "units": task.units}
 
 
 def read_for_run(run: LoadedRun, data: str | Path):

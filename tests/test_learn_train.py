@@ -397,3 +397,15 @@ def test_optimizer_schedules_and_gradient_clipping():
     g = {"w": jnp.array([3.0, 4.0])}  # norm 5 → clipped to 0.5
     upd, _ = tx.update(g, tx.init(g), g)
     assert float(optax.global_norm(upd)) == pytest.approx(0.5, rel=1e-6)
+
+
+def test_evaluate_a_small_independent_file_scores_all_of_it(trained, tmp_path):
+    run, _ = trained
+    small = write_toy_hh_voltage(tmp_path / "small.h5", n_train=10, n_test=1, length=100,
+                                 test_length=200, seed=9)
+    ev = evaluate_run(run, small)
+    assert ev["split"]["method"] == "all rows" and ev["split"]["n_val"] == 10
+    loaded = load_run(run)
+    with h5py.File(small) as f:
+        x, y = f["X"][()], f["Y"][()]
+    assert ev["metrics"]["val"]["rmse"] == pytest.approx(M.rmse(y, loaded.predict(x)), rel=1e-5)

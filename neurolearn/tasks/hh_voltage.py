@@ -26,7 +26,7 @@ from .. import metrics as M
 from ..config import TrainConfig
 from ..data.normalise import Normalisation, Standardizer
 from ..data.readers import ArraySpec
-from ..data.splits import split_last
+from ..data.splits import Split, split_last
 from ..data.windows import ArraySource, WindowSource, window_starts
 from .registry import Prepared, Task, register
 
@@ -137,12 +137,17 @@ class HHVoltageTask(Task):
     def prepare(self, data, cfg, *, key, normalisation=None):
         X, Y = data["X"], data["Y"]
         n, t = X.shape[:2]
-        if cfg.n_val >= n:
+        if cfg.n_val >= n and normalisation is not None:
+            # evaluating a trained model on a file smaller than its validation split: score all
+            split = Split(np.zeros(0, np.int64), np.arange(n), method="all rows",
+                          details={"note": f"the file has {n} <= n_val={cfg.n_val} traces"})
+        elif cfg.n_val >= n:
             raise ValueError(
                 f"config n_val={cfg.n_val} leaves no training traces: {data.source!r} has {n} "
                 f"traces; use --config n_val=N with N < {n} (the seed used 500 of 10000)"
             )
-        split = split_last(n, cfg.n_val)
+        else:
+            split = split_last(n, cfg.n_val)
         if normalisation is None:
             if cfg.normalise:
                 normalisation = Normalisation(
