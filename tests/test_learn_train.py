@@ -258,7 +258,7 @@ class ToyDetectTask(Task):
     dataset = "toy-detect"
     Config = DetectConfig
     kind = "binary"
-    monitor = ("val_roc_auc", "max")
+    monitor = ("val_loss", "min")
 
     def schema(self, cfg):
         return {"X": ArraySpec(3, (1,), kind="f"),
