@@ -86,7 +86,8 @@ def _cmd_train(args) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     result = train_and_evaluate(task, overrides, data=args.data, workdir=args.out,
-                                resume=args.resume, progress=not args.no_progress,
+                                resume=args.resume,
+                                progress=not (args.no_progress or args.quiet),
                                 log=None if args.quiet else print)
     if not args.quiet:
         print(f"final metrics ({'best' if result.best_epoch else 'last'} epoch "
@@ -185,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR from its latest checkpoint (only epochs, "
                    "patience and other run-length settings may change)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors (no progress bars either)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

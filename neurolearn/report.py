@@ -19,8 +19,10 @@ def _num(v) -> float:
 
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path, *, monitor: str,
-                units: dict[str, str], best_epoch: int | None = None, title: str = "") -> None:
-    """Loss (train objective, validation loss; log scale) and the monitored metric per epoch."""
+                units: dict[str, str], best_epoch: int | None = None, title: str = "",
+                references: dict[str, float] | None = None) -> None:
+    """Loss (train objective, validation loss; log scale) and the monitored metric per epoch,
+    with ``references`` (e.g. baselines' values of the same metric) as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,13 +50,17 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path, *, monitor: str
         if sel.any():
             b.plot(ep[sel], y[sel], "*", ms=14, color="tab:red",
                    label=f"best: epoch {best_epoch}, {y[sel][0]:.4g}")
+    for (label, value), ls in zip((references or {}).items(), ("--", ":", "-.", "--"),
+                                  strict=False):
+        if value is not None and np.isfinite(value):
+            b.axhline(value, color="0.4", ls=ls, lw=1.0, label=f"{label}: {value:.4g}")
     unit = units.get(metric, "")
     b.set_xlabel("epoch")
     b.set_ylabel(f"{monitor} ({unit})" if unit else monitor)
     finite = y[np.isfinite(y)]
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
         b.set_yscale("log")
-    b.legend(fontsize=8)
+    b.legend(fontsize=8, loc="best")
     b.grid(alpha=0.3, which="both")
     if title:
         fig.suptitle(title, fontsize=11)

@@ -694,8 +694,13 @@ def finish_run(engine, task, cfg, folder: RunFolder, history, *, best_epoch, fin
            "monitor": monitor, "stopped_early": stopped_early, "metrics": metrics,
            "baselines": baselines, "units": task.units, "timing": timing}
     write_json_atomic(folder.metrics_json, out)
+    metric = monitor.removeprefix("val_")
+    refs = {f"baseline: {name.removeprefix('val_').replace('_', ' ')}": values[metric]
+            for name, values in baselines.items()
+            if name.startswith("val_") and metric in values}
     report.plot_curves(history, folder.curves_png, monitor=monitor, units=task.units,
-                       best_epoch=best_epoch, title=f"{task.name} · {folder.path.name}")
+                       best_epoch=best_epoch, title=f"{task.name} · {folder.path.name}",
+                       references=refs)
     task.plot_examples(folder.examples_png, examples, cfg)
     info = folder.update_run(status="done", finished_utc=utc_now(), final_checkpoint=final,
                              best_epoch=best_epoch, stopped_early=stopped_early, **timing)
