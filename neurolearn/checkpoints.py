@@ -44,9 +44,25 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    from neurosim.provenance import _jsonable
+    return write_text_atomic(path, json.dumps(plain(obj), indent=2, allow_nan=True) + "\n")
 
-    return write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, allow_nan=True) + "\n")
+
+def plain(obj: Any) -> Any:
+    """JSON-able copy of ``obj`` (dataclasses, arrays, NumPy scalars → dicts, lists and
+    numbers), keeping the order of dict keys."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray) or (hasattr(obj, "tolist") and hasattr(obj, "dtype")):
+        return np.asarray(obj).tolist()
+    return obj
 
 
 class RunFolder:
@@ -187,13 +203,11 @@ class Checkpoints:
         """Save ``state`` and ``meta`` as ``step``; ``is_best``: the best epoch so far."""
         import orbax.checkpoint as ocp
 
-        from neurosim.provenance import _jsonable
-
         m = self._manager()
         if step in m.all_steps():
             m.delete(step)
         m.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_jsonable(meta))),
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(plain(meta))),
             metrics={"best": step if is_best else -1})
         m.wait_until_finished()
 

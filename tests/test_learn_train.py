@@ -164,6 +164,8 @@ def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(toy, tmp_path):
         np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)  # bit-identical
     assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
     assert a.metrics == b.metrics
+    header = [(tmp_path / r / "history.csv").read_text().splitlines()[0] for r in "ab"]
+    assert header[0] == header[1]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(toy, tmp_path):
