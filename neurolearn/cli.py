@@ -61,8 +61,24 @@ def _print_metrics(metrics: dict, units: dict) -> None:
 
 
 def _cmd_tasks(args) -> int:
-    from .tasks import all_tasks
+    from .config import config_to_dict
+    from .tasks import all_tasks, get
 
+    if args.name:
+        task = get(args.name)
+        defaults = config_to_dict(task.Config())
+        if args.json:
+            print(json.dumps({"name": task.name, "description": task.description,
+                              "dataset": task.dataset, "config": defaults}, indent=2))
+            return 0
+        print(f"{task.name}: {task.description}")
+        print(f"data: a {task.dataset!r} dataset (neurosim generate {task.dataset} --help)")
+        print(f"monitor: {task.monitor[0]} ({task.monitor[1]})")
+        print("config keys (--config KEY=VALUE) and defaults:")
+        width = max(len(k) for k in defaults)
+        for k, v in defaults.items():
+            print(f"  {k:<{width}}  {json.dumps(v)}")
+        return 0
     tasks = all_tasks()
     if args.json:
         print(json.dumps({n: {"description": t.description, "dataset": t.dataset}
@@ -159,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("tasks", help="list the learning tasks",
-                       description="List the learning tasks and the dataset each one needs.")
+    p = sub.add_parser("tasks", help="list the learning tasks, or show one task's config",
+                       description="List the learning tasks and the dataset each one needs; "
+                       "with a NAME, show that task's config keys and defaults.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a task to describe")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_tasks)
 
@@ -179,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run folder to create (must be new or empty unless --resume)")
     p.add_argument("--config", nargs="+", action="extend", metavar="KEY=VALUE",
                    help="config changes: KEY=VALUE pairs (values are JSON: 3, 1e-3, true, "
-                   "[4,8]), a JSON object, or a .json file; see docs/neurolearn.md for the keys")
+                   "[4,8]), a JSON object, or a .json file; `neurolearn tasks TASK` lists the "
+                   "keys and defaults")
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides --config)")
     p.add_argument("--seed", type=_nonneg_int, help="random seed (overrides --config; default 0)")
     p.add_argument("--resume", action="store_true",

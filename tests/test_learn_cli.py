@@ -28,6 +28,12 @@ def test_tasks_lists_hh_voltage(capsys):
     assert "hh-voltage" in capsys.readouterr().out
     assert main(["tasks", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["hh-voltage"]["dataset"] == "hh-voltage"
+    assert main(["tasks", "hh-voltage"]) == 0
+    out = capsys.readouterr().out
+    assert "channels" in out and "[2, 6, 16]" in out and "learning_rate" in out
+    assert main(["tasks", "hh-voltage", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["kernels"] == [11, 5, 1]
+    assert main(["tasks", "nope"]) == 2
 
 
 def test_score_json_is_exactly_cells_and_mean(spikefinder_dir, capsys):
