@@ -5,12 +5,12 @@ largest spike-time error on a 0.5 s spiking trace. The bounds are about twice th
 when they were written (docs/hh.md has the table), so a regression of the integrators fails here.
 """
 
-import hh_reference as ref
 import jax
 import numpy as np
 import pytest
 
 from neurosim import ArrayInput, simulate_hh
+from neurosim.hh import reference as ref
 
 SAMPLE = 0.005  # reference sampling (ms): a common multiple of every dt tested
 

@@ -240,6 +240,7 @@ def simulate_hh(
     threshold: float = 0.0,
     dtype: Any = "float32",
     on_nonfinite: str = "raise",
+    shard: bool = True,
 ) -> HHResult:
     """Simulate B independent Hodgkin–Huxley neurons.
 
@@ -268,6 +269,8 @@ def simulate_hh(
         dtype: ``"float32"`` (default) or ``"float64"`` (64-bit is enabled for this call).
         on_nonfinite: ``"raise"`` (default): a FloatingPointError names the neuron and the step
             where V became non-finite; ``"flag"``: return, with ``nonfinite_step`` set.
+        shard: split the batch across the local devices when there are several (on CPU:
+            see :func:`neurosim.use_cpu_cores`).
 
     Returns:
         :class:`HHResult`.
@@ -368,10 +371,11 @@ def simulate_hh(
             raise ValueError(f"v0 must be finite, got {v0}")
         args = (p, cin, seeds, v0_arr)
         concrete = not any(_is_traced(x) for x in jax.tree.leaves(args))
-        if concrete:
+        B_run = B
+        if concrete and shard:
             args, B_run = _shard(args, B)
         s, count, buf, lost, bad, traces = _simulate_batch(*args, cfg=cfg)
-        if concrete and B_run != B:
+        if B_run != B:
             s, count, buf, lost, bad, traces = jax.tree.map(
                 lambda x: x[:B], (s, count, buf, lost, bad, traces)
             )

@@ -1,7 +1,10 @@
 """Reference solutions of the HH equations with scipy's DOP853 (rtol = atol = 1e-10, float64).
 
-The right-hand side is transcribed here from the spec (shared/spec/hh.md) with NumPy, independently
-of neurosim's code; the input is piecewise constant and the solver is restarted at each change.
+Used by the tests and by ``benchmarks/hh_accuracy.py`` to measure the error of neurosim's
+integrators. The right-hand side is transcribed here from the textbook formulas with NumPy,
+independently of neurosim's kinetics code (no shared exponentials, no series branch); the input is
+piecewise constant and the adaptive solver is restarted at each change, so it never steps across a
+discontinuity. Spike times are located by the solver's event detection (0 mV, upward).
 """
 
 from __future__ import annotations
