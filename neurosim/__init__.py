@@ -6,7 +6,6 @@ The public API is re-exported here; see ``docs/`` for the user guide.
 __version__ = "0.1.0"
 
 from . import hh as hh
-from .parallel import use_cpu_cores as use_cpu_cores
 from .hh import (
     OU as OU,
 )
@@ -34,3 +33,4 @@ from .hh import (
 from .hh import (
     simulate_hh as simulate_hh,
 )
+from .parallel import use_cpu_cores as use_cpu_cores

@@ -10,7 +10,6 @@ and say so.
 from __future__ import annotations
 
 import os
-import warnings
 
 
 def _backend_initialized() -> bool:
@@ -26,8 +25,9 @@ def use_cpu_cores(n: int | None = None) -> int:
     """Make JAX expose ``n`` CPU devices (default: all cores, or $NEUROSIM_CPU_DEVICES).
 
     Returns:
-        The number of CPU devices JAX will use (unchanged if JAX was already initialised or if
-        the user set ``jax_num_cpu_devices`` or ``--xla_force_host_platform_device_count``).
+        The number of CPU devices JAX will use. Nothing changes if JAX has already started or
+        if the user chose a number (``jax_num_cpu_devices`` or
+        ``--xla_force_host_platform_device_count``).
     """
     import jax
 
@@ -37,13 +37,8 @@ def use_cpu_cores(n: int | None = None) -> int:
         raise ValueError(f"the number of CPU devices must be >= 1, got {n}")
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return jax.config.jax_num_cpu_devices
-    if _backend_initialized():
-        if jax.config.jax_num_cpu_devices not in (-1, n):
-            return jax.config.jax_num_cpu_devices
-        if n > 1 and jax.config.jax_num_cpu_devices == -1:
-            warnings.warn("use_cpu_cores() called after JAX started: still one CPU device",
-                          RuntimeWarning, stacklevel=2)
-        return max(jax.config.jax_num_cpu_devices, 1)
+    if _backend_initialized():  # too late to change: report what JAX has
+        return jax.local_device_count() if jax.default_backend() == "cpu" else 1
     if jax.config.jax_num_cpu_devices == -1:
         jax.config.update("jax_num_cpu_devices", n)
     return jax.config.jax_num_cpu_devices

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-import hh_reference as ref
 from neurosim import ArrayInput, simulate_hh
+from neurosim.hh import reference as ref
 
 SAMPLE = 0.005  # reference sampling (ms): a common multiple of every dt tested
 
@@ -48,8 +48,9 @@ def _run(method, dt, dtype):
     """
     per_ms = int(round(1.0 / dt))
     X = np.stack([I_SUB, np.concatenate([I_SPK, np.zeros(1000 - len(I_SPK))])])
-    res = simulate_hh(ArrayInput(X, 1.0), 1000.0, dt=dt, method=method, record_every=per_ms,
-                      dtype=dtype)
+    res = simulate_hh(
+        ArrayInput(X, 1.0), 1000.0, dt=dt, method=method, record_every=per_ms, dtype=dtype
+    )
     spikes = res.spike_trains()[1].astype(np.float64)
     return np.asarray(res.V[0], np.float64), spikes[spikes < len(I_SPK)]
 

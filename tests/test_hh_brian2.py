@@ -35,8 +35,19 @@ def _crossings(t, v):
 @pytest.fixture(scope="module")
 def brian2_run():
     b2 = pytest.importorskip("brian2")
-    from brian2 import (Network, NeuronGroup, StateMonitor, TimedArray, defaultclock, mS, ms,
-                        mV, prefs, uA, uF)
+    from brian2 import (
+        Network,
+        NeuronGroup,
+        StateMonitor,
+        TimedArray,
+        defaultclock,
+        mS,
+        ms,
+        mV,
+        prefs,
+        uA,
+        uF,
+    )
     from brian2 import cm as b2cm
 
     prefs.codegen.target = "numpy"
@@ -57,9 +68,16 @@ def brian2_run():
     beta_n = 0.125*exp(-(v+65*mV)/(80*mV))/ms : Hz
     I = I_arr(t, i) : amp/meter**2
     """
-    ns = {"C": 1 * uF / b2cm**2, "gNa": 120 * mS / b2cm**2, "gK": 36 * mS / b2cm**2,
-          "gL": 0.3 * mS / b2cm**2, "ENa": 50 * mV, "EK": -77 * mV, "EL": -54.387 * mV,
-          "I_arr": I_arr}
+    ns = {
+        "C": 1 * uF / b2cm**2,
+        "gNa": 120 * mS / b2cm**2,
+        "gK": 36 * mS / b2cm**2,
+        "gL": 0.3 * mS / b2cm**2,
+        "ENa": 50 * mV,
+        "EK": -77 * mV,
+        "EL": -54.387 * mV,
+        "I_arr": I_arr,
+    }
     G = NeuronGroup(2, eqs, method="exponential_euler", namespace=ns)
     v0 = -65.0
     am = (v0 + 40) / 10 / (1 - np.exp(-(v0 + 40) / 10))
@@ -79,8 +97,14 @@ def brian2_run():
 
 def test_brian2_scheme_matches_step_for_step(brian2_run):
     x, t, v_b2 = brian2_run
-    res = simulate_hh(ArrayInput(x, 1.0), float(T_MS), dt=DT, method="expeuler-brian2",
-                      record_every=1, dtype="float64")
+    res = simulate_hh(
+        ArrayInput(x, 1.0),
+        float(T_MS),
+        dt=DT,
+        method="expeuler-brian2",
+        record_every=1,
+        dtype="float64",
+    )
     v = np.asarray(res.V)  # V((k+1)·dt)
     np.testing.assert_allclose(v[:, :-1], v_b2[:, 1:], atol=1e-7)
     ours = res.spike_trains()[1]

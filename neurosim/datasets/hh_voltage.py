@@ -86,9 +86,13 @@ class HHVoltageConfig:
         if self.ou_sigma < 0:
             raise ValueError(f"ou_sigma must be >= 0, got {self.ou_sigma}")
         if self.method not in MAX_DT:
-            raise ValueError(f"unknown integrator {self.method!r}; expected one of {sorted(MAX_DT)}")
+            raise ValueError(
+                f"unknown integrator {self.method!r}; expected one of {sorted(MAX_DT)}"
+            )
         if self.dt > MAX_DT[self.method]:
-            raise ValueError(f"dt={self.dt} ms exceeds the limit {MAX_DT[self.method]} ms of {self.method!r}")
+            raise ValueError(
+                f"dt={self.dt} ms exceeds the limit {MAX_DT[self.method]} ms of {self.method!r}"
+            )
         for name in ("sample_ms",):
             k = getattr(self, name) / self.dt
             if abs(k - round(k)) > 1e-6:
@@ -96,7 +100,9 @@ class HHVoltageConfig:
         for name in ("duration_ms", "test_duration_ms"):
             k = getattr(self, name) / self.sample_ms
             if abs(k - round(k)) > 1e-6:
-                raise ValueError(f"{name}={getattr(self, name)} is not a multiple of sample_ms={self.sample_ms}")
+                raise ValueError(
+                    f"{name}={getattr(self, name)} is not a multiple of sample_ms={self.sample_ms}"
+                )
 
     @property
     def samples(self) -> int:
@@ -129,17 +135,37 @@ def ou_currents(key, streams, *, n_samples: int, theta, mu, sigma, i0, sample_ms
 def _simulate_chunk(cfg: HHVoltageConfig, key, first: int, count: int, n_samples: int):
     """X, Y and spike-free flags for candidates ``first … first+count−1``."""
     streams = jnp.arange(first, first + count, dtype=jnp.uint32)
-    X = ou_currents(key, streams, n_samples=n_samples, theta=cfg.ou_theta, mu=cfg.ou_mu,
-                    sigma=cfg.ou_sigma, i0=cfg.i0, sample_ms=cfg.sample_ms)
+    X = ou_currents(
+        key,
+        streams,
+        n_samples=n_samples,
+        theta=cfg.ou_theta,
+        mu=cfg.ou_mu,
+        sigma=cfg.ou_sigma,
+        i0=cfg.i0,
+        sample_ms=cfg.sample_ms,
+    )
     per = int(round(cfg.sample_ms / cfg.dt))
-    res = simulate_hh(ArrayInput(X, cfg.sample_ms), n_samples * cfg.sample_ms, dt=cfg.dt,
-                      params=HHParams.point(), method=cfg.method, record=("V",),
-                      record_every=per, max_spikes=0)
+    res = simulate_hh(
+        ArrayInput(X, cfg.sample_ms),
+        n_samples * cfg.sample_ms,
+        dt=cfg.dt,
+        params=HHParams.point(),
+        method=cfg.method,
+        record=("V",),
+        record_every=per,
+        max_spikes=0,
+    )
     return np.asarray(X), np.asarray(res.V), np.asarray(res.spike_counts) == 0
 
 
-def generate_hh_voltage(out: str | os.PathLike, cfg: HHVoltageConfig = HHVoltageConfig(), *,
-                        overwrite: bool = False, progress: bool = True) -> Path:
+def generate_hh_voltage(
+    out: str | os.PathLike,
+    cfg: HHVoltageConfig = HHVoltageConfig(),
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
     """Write the dataset to ``out`` (HDF5), resuming an interrupted run of the same config.
 
     Arrays: ``X``, ``Y`` (n_train, samples, 1) and ``X_test``, ``Y_test`` (n_test, test_samples, 1),
@@ -160,19 +186,34 @@ def generate_hh_voltage(out: str | os.PathLike, cfg: HHVoltageConfig = HHVoltage
         "alignment": "Y[k] = V at the end of sample k, i.e. after X[0..k] (no delay)",
         "spike_rule": "a trace is rejected if V crosses 0 mV upward at any integration step",
     }
-    arrays = {"X": ((cfg.n_train, T, 1), np.float32), "Y": ((cfg.n_train, T, 1), np.float32),
-              "X_test": ((cfg.n_test, Tt, 1), np.float32), "Y_test": ((cfg.n_test, Tt, 1), np.float32)}
+    arrays = {
+        "X": ((cfg.n_train, T, 1), np.float32),
+        "Y": ((cfg.n_train, T, 1), np.float32),
+        "X_test": ((cfg.n_test, Tt, 1), np.float32),
+        "Y_test": ((cfg.n_test, Tt, 1), np.float32),
+    }
     key = jax.random.key(cfg.seed)
-    with ChunkedH5Writer(out, arrays, attrs,
-                         extra_arrays={"t_ms": cfg.sample_ms * np.arange(1, T + 1, dtype=np.float32)}) as w:
+    with ChunkedH5Writer(
+        out,
+        arrays,
+        attrs,
+        extra_arrays={"t_ms": cfg.sample_ms * np.arange(1, T + 1, dtype=np.float32)},
+    ) as w:
         from tqdm.auto import tqdm
 
         total = cfg.n_train + cfg.n_test
         done = w.rows_done("X") + w.rows_done("X_test")
-        bar = tqdm(total=total, initial=done, unit="trace", desc=f"{NAME} → {out.name}",
-                   disable=not progress)
-        for split, n_rows, n_samples, tag in (("", cfg.n_train, T, _TAG_TRAIN),
-                                              ("_test", cfg.n_test, Tt, _TAG_TEST)):
+        bar = tqdm(
+            total=total,
+            initial=done,
+            unit="trace",
+            desc=f"{NAME} → {out.name}",
+            disable=not progress,
+        )
+        for split, n_rows, n_samples, tag in (
+            ("", cfg.n_train, T, _TAG_TRAIN),
+            ("_test", cfg.n_test, Tt, _TAG_TEST),
+        ):
             skey = jax.random.fold_in(key, tag)
             xs, ys = "X" + split, "Y" + split
             rows = w.rows_done(xs)
@@ -188,7 +229,8 @@ def generate_hh_voltage(out: str | os.PathLike, cfg: HHVoltageConfig = HHVoltage
                 cand += used
                 w.state["candidates" + split] = cand
                 w.state["rejected" + split] = int(w.state.get("rejected" + split, 0)) + int(
-                    used - take.size)
+                    used - take.size
+                )
                 if take.size:
                     w.write_rows(rows, {xs: X[take, :, None], ys: Y[take, :, None]})
                 else:
@@ -248,40 +290,88 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     from ..cli import add_common_output_args, nonneg_int, positive_float, positive_int
 
     d = HHVoltageConfig()
-    p.add_argument("--n-train", type=nonneg_int, default=d.n_train,
-                   help=f"training traces X, Y (default {d.n_train})")
-    p.add_argument("--n-test", type=nonneg_int, default=d.n_test,
-                   help=f"test traces X_test, Y_test (default {d.n_test})")
-    p.add_argument("--duration-ms", type=positive_float, default=d.duration_ms,
-                   help=f"length of a training trace in ms (default {d.duration_ms:g})")
-    p.add_argument("--test-duration-ms", type=positive_float, default=d.test_duration_ms,
-                   help=f"length of a test trace in ms (default {d.test_duration_ms:g})")
-    p.add_argument("--dt", type=positive_float, default=d.dt,
-                   help=f"integration step in ms (default {d.dt})")
-    p.add_argument("--method", default=d.method, choices=sorted(MAX_DT),
-                   help=f"integrator (default {d.method})")
-    p.add_argument("--ou-sigma", type=float, default=d.ou_sigma,
-                   help=f"OU noise intensity σ in pA/√ms (default {d.ou_sigma:g}; sd = σ/√(2θ))")
-    p.add_argument("--ou-theta", type=positive_float, default=d.ou_theta,
-                   help=f"OU rate θ in 1/ms (default {d.ou_theta:g})")
-    p.add_argument("--ou-mu", type=float, default=d.ou_mu, help=f"OU mean in pA (default {d.ou_mu:g})")
-    p.add_argument("--chunk", type=positive_int, default=d.chunk,
-                   help=f"traces simulated at once (default {d.chunk}; memory grows with it)")
+    p.add_argument(
+        "--n-train",
+        type=nonneg_int,
+        default=d.n_train,
+        help=f"training traces X, Y (default {d.n_train})",
+    )
+    p.add_argument(
+        "--n-test",
+        type=nonneg_int,
+        default=d.n_test,
+        help=f"test traces X_test, Y_test (default {d.n_test})",
+    )
+    p.add_argument(
+        "--duration-ms",
+        type=positive_float,
+        default=d.duration_ms,
+        help=f"length of a training trace in ms (default {d.duration_ms:g})",
+    )
+    p.add_argument(
+        "--test-duration-ms",
+        type=positive_float,
+        default=d.test_duration_ms,
+        help=f"length of a test trace in ms (default {d.test_duration_ms:g})",
+    )
+    p.add_argument(
+        "--dt", type=positive_float, default=d.dt, help=f"integration step in ms (default {d.dt})"
+    )
+    p.add_argument(
+        "--method",
+        default=d.method,
+        choices=sorted(MAX_DT),
+        help=f"integrator (default {d.method})",
+    )
+    p.add_argument(
+        "--ou-sigma",
+        type=float,
+        default=d.ou_sigma,
+        help=f"OU noise intensity σ in pA/√ms (default {d.ou_sigma:g}; sd = σ/√(2θ))",
+    )
+    p.add_argument(
+        "--ou-theta",
+        type=positive_float,
+        default=d.ou_theta,
+        help=f"OU rate θ in 1/ms (default {d.ou_theta:g})",
+    )
+    p.add_argument(
+        "--ou-mu", type=float, default=d.ou_mu, help=f"OU mean in pA (default {d.ou_mu:g})"
+    )
+    p.add_argument(
+        "--chunk",
+        type=positive_int,
+        default=d.chunk,
+        help=f"traces simulated at once (default {d.chunk}; memory grows with it)",
+    )
     add_common_output_args(p, out_help="output HDF5 file (.h5)")
 
 
 def _generate(args: argparse.Namespace) -> Path:
-    cfg = HHVoltageConfig(n_train=args.n_train, n_test=args.n_test, duration_ms=args.duration_ms,
-                          test_duration_ms=args.test_duration_ms, dt=args.dt, method=args.method,
-                          ou_theta=args.ou_theta, ou_mu=args.ou_mu, ou_sigma=args.ou_sigma,
-                          seed=args.seed, chunk=args.chunk)
-    return generate_hh_voltage(args.out, cfg, overwrite=args.overwrite, progress=not args.no_progress)
+    cfg = HHVoltageConfig(
+        n_train=args.n_train,
+        n_test=args.n_test,
+        duration_ms=args.duration_ms,
+        test_duration_ms=args.test_duration_ms,
+        dt=args.dt,
+        method=args.method,
+        ou_theta=args.ou_theta,
+        ou_mu=args.ou_mu,
+        ou_sigma=args.ou_sigma,
+        seed=args.seed,
+        chunk=args.chunk,
+    )
+    return generate_hh_voltage(
+        args.out, cfg, overwrite=args.overwrite, progress=not args.no_progress
+    )
 
 
-register(DatasetSpec(
-    name=NAME,
-    description="HH subthreshold voltage (Y, mV) from an OU input current (X, pA), 1 ms samples",
-    add_arguments=_add_arguments,
-    generate=_generate,
-    plot=plot_hh_voltage,
-))
+register(
+    DatasetSpec(
+        name=NAME,
+        description="HH subthreshold voltage (Y, mV) from an OU input current (X, pA), 1 ms samples",
+        add_arguments=_add_arguments,
+        generate=_generate,
+        plot=plot_hh_voltage,
+    )
+)

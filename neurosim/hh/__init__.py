@@ -7,7 +7,21 @@ from .params import HHParams
 from .simulate import RECORDABLE, HHResult, simulate_hh
 
 __all__ = [
-    "INTEGRATORS", "MAX_DT", "OU", "RECORDABLE", "ArrayInput", "Constant", "HHParams", "HHResult",
-    "HHState", "Input", "PoissonSynapses", "Ramp", "Step", "Sum", "rates", "simulate_hh",
+    "INTEGRATORS",
+    "MAX_DT",
+    "OU",
+    "RECORDABLE",
+    "ArrayInput",
+    "Constant",
+    "HHParams",
+    "HHResult",
+    "HHState",
+    "Input",
+    "PoissonSynapses",
+    "Ramp",
+    "Step",
+    "Sum",
+    "rates",
+    "simulate_hh",
     "steady_state",
 ]

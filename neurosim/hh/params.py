@@ -61,8 +61,16 @@ class HHParams:
     @classmethod
     def point(cls, **overrides) -> HHParams:
         """NEST ``hh_psc_alpha`` point neuron: 100 pF, 12000/3600/30 nS, E_L = −54.402 mV; pA."""
-        base = dict(C=100.0, g_na=12000.0, g_k=3600.0, g_l=30.0, e_na=50.0, e_k=-77.0,
-                    e_l=-54.402, units="point")
+        base = dict(
+            C=100.0,
+            g_na=12000.0,
+            g_k=3600.0,
+            g_l=30.0,
+            e_na=50.0,
+            e_k=-77.0,
+            e_l=-54.402,
+            units="point",
+        )
         base.update(overrides)
         return cls(**base)
 
@@ -94,8 +102,11 @@ class HHParams:
 
     def batch_size(self) -> int | None:
         """B if any field is an array of shape (B,), else None."""
-        sizes = {np.shape(getattr(self, f.name))[0] for f in fields(self)
-                 if f.name != "units" and np.ndim(getattr(self, f.name)) == 1}
+        sizes = {
+            np.shape(getattr(self, f.name))[0]
+            for f in fields(self)
+            if f.name != "units" and np.ndim(getattr(self, f.name)) == 1
+        }
         sizes.discard(1)
         if len(sizes) > 1:
             raise ValueError(f"parameter arrays have different lengths {sorted(sizes)}")

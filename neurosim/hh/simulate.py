@@ -150,8 +150,15 @@ def _one_neuron(p: HHParams, inp, seeds, v0, *, cfg: _Config):
 
     buf = jnp.full((cfg.max_spikes,), jnp.nan, dtype)
     zero = jnp.zeros((), dtype)
-    c0 = (s0, inp.init(seeds), (zero, zero) if keep_input else (), jnp.int32(0), buf,
-          jnp.int32(0), jnp.int32(-1))
+    c0 = (
+        s0,
+        inp.init(seeds),
+        (zero, zero) if keep_input else (),
+        jnp.int32(0),
+        buf,
+        jnp.int32(0),
+        jnp.int32(-1),
+    )
     if cfg.record:
         c, traces = lax.scan(record, c0, jnp.arange(cfg.n_records, dtype=jnp.int32))
     else:  # nothing to sample: one loop over all blocks
@@ -209,7 +216,9 @@ def _shard(tree, n: int):
     axes = _batch_axes(tree)
     tree = jax.tree.map(
         lambda ax, x: jax.device_put(padded(x), split) if ax == 0 else jax.device_put(x, same),
-        axes, tree, is_leaf=lambda x: x is None,
+        axes,
+        tree,
+        is_leaf=lambda x: x is None,
     )
     return tree, n + pad
 
@@ -231,6 +240,7 @@ def simulate_hh(
     threshold: float = 0.0,
     dtype: Any = "float32",
     on_nonfinite: str = "raise",
+    shard: bool = True,
 ) -> HHResult:
     """Simulate B independent Hodgkin–Huxley neurons.
 
@@ -259,6 +269,8 @@ def simulate_hh(
         dtype: ``"float32"`` (default) or ``"float64"`` (64-bit is enabled for this call).
         on_nonfinite: ``"raise"`` (default): a FloatingPointError names the neuron and the step
             where V became non-finite; ``"flag"``: return, with ``nonfinite_step`` set.
+        shard: split the batch across the local devices when there are several (on CPU:
+            see :func:`neurosim.use_cpu_cores`).
 
     Returns:
         :class:`HHResult`.
@@ -270,7 +282,11 @@ def simulate_hh(
     if method not in MAX_DT:
         get_integrator(method)  # raises with the list of names
     _check_dt(dt, method)
-    if not isinstance(duration_ms, (int, float)) or not math.isfinite(duration_ms) or duration_ms <= 0:
+    if (
+        not isinstance(duration_ms, (int, float))
+        or not math.isfinite(duration_ms)
+        or duration_ms <= 0
+    ):
         raise ValueError(f"duration_ms must be a positive number of ms, got {duration_ms!r}")
     n_steps_f = duration_ms / dt
     n_steps = int(round(n_steps_f))
@@ -301,14 +317,20 @@ def simulate_hh(
     params = HHParams() if params is None else params
     if not isinstance(params, HHParams):
         raise ValueError(f"params must be an HHParams, got {type(params).__name__}")
-    if not any(_is_traced(getattr(params, f)) for f in ("C", "g_na", "g_k", "g_l", "e_na", "e_k", "e_l")):
+    if not any(
+        _is_traced(getattr(params, f)) for f in ("C", "g_na", "g_k", "g_l", "e_na", "e_k", "e_l")
+    ):
         params.check()
     inp = as_input(inputs)
 
     # --- batch size ---------------------------------------------------------------------
-    sizes = {"params": params.batch_size(), "inputs": inp.batch_size(), "n": n,
-             "v0": np.shape(v0)[0] if np.ndim(v0) == 1 else None,
-             "streams": np.shape(streams)[0] if streams is not None else None}
+    sizes = {
+        "params": params.batch_size(),
+        "inputs": inp.batch_size(),
+        "n": n,
+        "v0": np.shape(v0)[0] if np.ndim(v0) == 1 else None,
+        "streams": np.shape(streams)[0] if streams is not None else None,
+    }
     given = {k: v for k, v in sizes.items() if v is not None}
     if len(set(given.values())) > 1:
         raise ValueError(f"inconsistent batch sizes: {given}")
@@ -316,14 +338,19 @@ def simulate_hh(
     if np.ndim(v0) > 1:
         raise ValueError(f"v0 must be a scalar or shape (B,), got shape {np.shape(v0)}")
     if inp.n_random and key is None:
-        raise ValueError(
-            f"{type(inp).__name__} input is random: pass key=jax.random.key(seed)"
-        )
+        raise ValueError(f"{type(inp).__name__} input is random: pass key=jax.random.key(seed)")
 
     block = _largest_divisor_at_most(record_every, max(1, int(_BLOCK_MS / dt + 1e-9)))
-    cfg = _Config(method=method, dt=float(dt), n_records=n_steps // record_every,
-                  blocks_per_record=record_every // block, block=block, record=record,
-                  max_spikes=int(max_spikes), threshold=float(threshold))
+    cfg = _Config(
+        method=method,
+        dt=float(dt),
+        n_records=n_steps // record_every,
+        blocks_per_record=record_every // block,
+        block=block,
+        record=record,
+        max_spikes=int(max_spikes),
+        threshold=float(threshold),
+    )
 
     x64 = dtype == jnp.dtype("float64")
     with jax.enable_x64(True) if x64 else _nullcontext():
@@ -334,33 +361,56 @@ def simulate_hh(
         else:
             streams_arr = jnp.asarray(streams)
             if streams_arr.shape != (B,) or not jnp.issubdtype(streams_arr.dtype, jnp.integer):
-                raise ValueError(f"streams must be integers of shape ({B},), got "
-                                 f"{streams_arr.dtype} {streams_arr.shape}")
+                raise ValueError(
+                    f"streams must be integers of shape ({B},), got "
+                    f"{streams_arr.dtype} {streams_arr.shape}"
+                )
         seeds = tuple(rng.stream_seeds(key, streams_arr, tag=i) for i in range(inp.n_random))
         v0_arr = jnp.broadcast_to(jnp.asarray(v0, dtype), (B,))
         if not _is_traced(v0) and not np.all(np.isfinite(np.asarray(v0, np.float64))):
             raise ValueError(f"v0 must be finite, got {v0}")
         args = (p, cin, seeds, v0_arr)
         concrete = not any(_is_traced(x) for x in jax.tree.leaves(args))
-        if concrete:
+        B_run = B
+        if concrete and shard:
             args, B_run = _shard(args, B)
         s, count, buf, lost, bad, traces = _simulate_batch(*args, cfg=cfg)
-        if concrete and B_run != B:
-            s, count, buf, lost, bad, traces = jax.tree.map(lambda x: x[:B], (s, count, buf, lost, bad, traces))
-        t = (jnp.arange(1, cfg.n_records + 1, dtype=dtype) * (record_every * dt)
-             if record else jnp.zeros((0,), dtype))
+        if B_run != B:
+            s, count, buf, lost, bad, traces = jax.tree.map(
+                lambda x: x[:B], (s, count, buf, lost, bad, traces)
+            )
+        t = (
+            jnp.arange(1, cfg.n_records + 1, dtype=dtype) * (record_every * dt)
+            if record
+            else jnp.zeros((0,), dtype)
+        )
         result = HHResult(
             t=t,
             traces={name: tr.reshape(B, -1) for name, tr in zip(record, traces, strict=True)},
-            spike_times=buf, spike_counts=count, spikes_lost=lost, final_state=s,
-            nonfinite_step=bad, dt=float(dt),
+            spike_times=buf,
+            spike_counts=count,
+            spikes_lost=lost,
+            final_state=s,
+            nonfinite_step=bad,
+            dt=float(dt),
         )
     if on_nonfinite == "raise" and not _is_traced(bad):
         bad_np = np.asarray(bad)
         if np.any(bad_np >= 0):
             i = int(np.flatnonzero(bad_np >= 0)[0])
-            step = _locate_nonfinite(inp, params, i, B, int(bad_np[i]), dt=dt, method=method,
-                                     key=key, streams=streams, v0=v0, dtype=dtype)
+            step = _locate_nonfinite(
+                inp,
+                params,
+                i,
+                B,
+                int(bad_np[i]),
+                dt=dt,
+                method=method,
+                key=key,
+                streams=streams,
+                v0=v0,
+                dtype=dtype,
+            )
             raise FloatingPointError(
                 f"the simulation went non-finite: neuron {i} (of {B}; {int(np.sum(bad_np >= 0))} "
                 f"affected) has V = nan/inf after step {step} (t = {(step + 1) * dt:g} ms) with "
@@ -381,7 +431,7 @@ class _nullcontext:
 def _select(x, i: int, B: int):
     """Row ``i`` of a per-neuron value (arrays of shape (B, ...)); scalars unchanged."""
     if np.ndim(x) >= 1 and np.shape(x)[0] == B and B > 1:
-        return np.asarray(x)[i:i + 1]
+        return np.asarray(x)[i : i + 1]
     return x
 
 
@@ -396,18 +446,34 @@ def _locate_nonfinite(inp, params, i, B, block_end, *, dt, method, key, streams,
             return Sum(*(pick(q) for q in x.parts))
         if dataclasses.is_dataclass(x):
             return dataclasses.replace(
-                x, **{f.name: _select(getattr(x, f.name), i, B) for f in dataclasses.fields(x)
-                      if not isinstance(getattr(x, f.name), str)}
+                x,
+                **{
+                    f.name: _select(getattr(x, f.name), i, B)
+                    for f in dataclasses.fields(x)
+                    if not isinstance(getattr(x, f.name), str)
+                },
             )
         if hasattr(x, "values"):  # ArrayInput
             return type(x)(_select(x.values, i, B), x.dt_ms)
         return x
 
     n_steps = block_end + 1
-    stream = np.asarray([i]) if streams is None else np.asarray(streams)[i:i + 1]
-    res = simulate_hh(pick(inp), n_steps * dt, dt=dt, params=pick(params), method=method,
-                      record=("V",), record_every=1, max_spikes=0, key=key, streams=stream,
-                      v0=_select(v0, i, B), dtype=dtype, on_nonfinite="flag")
+    stream = np.asarray([i]) if streams is None else np.asarray(streams)[i : i + 1]
+    res = simulate_hh(
+        pick(inp),
+        n_steps * dt,
+        dt=dt,
+        params=pick(params),
+        method=method,
+        record=("V",),
+        record_every=1,
+        max_spikes=0,
+        key=key,
+        streams=stream,
+        v0=_select(v0, i, B),
+        dtype=dtype,
+        on_nonfinite="flag",
+    )
     V = np.asarray(res.V[0])
     bad = np.flatnonzero(~np.isfinite(V))
     return int(bad[0]) if bad.size else block_end

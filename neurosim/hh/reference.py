@@ -1,7 +1,10 @@
 """Reference solutions of the HH equations with scipy's DOP853 (rtol = atol = 1e-10, float64).
 
-The right-hand side is transcribed here from the spec (shared/spec/hh.md) with NumPy, independently
-of neurosim's code; the input is piecewise constant and the solver is restarted at each change.
+Used by the tests and by ``benchmarks/hh_accuracy.py`` to measure the error of neurosim's
+integrators. The right-hand side is transcribed here from the textbook formulas with NumPy,
+independently of neurosim's kinetics code (no shared exponentials, no series branch); the input is
+piecewise constant and the adaptive solver is restarted at each change, so it never steps across a
+discontinuity. Spike times are located by the solver's event detection (0 mV, upward).
 """
 
 from __future__ import annotations
@@ -23,10 +26,17 @@ def _rates(V):
 def rhs(t, y, I, p):
     V, m, h, n = y
     am, bm, ah, bh, an, bn = _rates(V)
-    i_ion = (p["g_na"] * m**3 * h * (V - p["e_na"]) + p["g_k"] * n**4 * (V - p["e_k"])
-             + p["g_l"] * (V - p["e_l"]))
-    return [(I - i_ion) / p["C"], am * (1 - m) - bm * m, ah * (1 - h) - bh * h,
-            an * (1 - n) - bn * n]
+    i_ion = (
+        p["g_na"] * m**3 * h * (V - p["e_na"])
+        + p["g_k"] * n**4 * (V - p["e_k"])
+        + p["g_l"] * (V - p["e_l"])
+    )
+    return [
+        (I - i_ion) / p["C"],
+        am * (1 - m) - bm * m,
+        ah * (1 - h) - bh * h,
+        an * (1 - n) - bn * n,
+    ]
 
 
 AREA = dict(C=1.0, g_na=120.0, g_k=36.0, g_l=0.3, e_na=50.0, e_k=-77.0, e_l=-54.387)
@@ -60,8 +70,17 @@ def solve(current, current_dt, sample_dt, p=AREA, y0=None, rtol=1e-10, atol=1e-1
     for k, I in enumerate(np.asarray(current, float)):
         t0 = k * current_dt
         t_eval = t0 + sample_dt * np.arange(1, per + 1)
-        sol = solve_ivp(rhs, (t0, t0 + current_dt), y, method="DOP853", t_eval=t_eval,
-                        rtol=rtol, atol=atol, args=(I, p), events=crossing)
+        sol = solve_ivp(
+            rhs,
+            (t0, t0 + current_dt),
+            y,
+            method="DOP853",
+            t_eval=t_eval,
+            rtol=rtol,
+            atol=atol,
+            args=(I, p),
+            events=crossing,
+        )
         out.append(sol.y[0])
         spikes.extend(sol.t_events[0].tolist())
         y = sol.y[:, -1]
