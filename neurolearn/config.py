@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "parse_overrides", "make_config", "config_to_dict", "config_diff"]
+__all__ = ["TrainConfig", "parse_overrides", "make_config", "config_to_dict", "config_diff",
+           "monitor_mode"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
@@ -44,6 +45,9 @@ class TrainConfig:
             (None: never stop early).
         min_delta: smallest change that counts as an improvement.
         monitor: metric for early stopping and the best checkpoint (None: the task's).
+        monitor_mode: ``"min"`` or ``"max"`` (None: the task's for its own metric; otherwise
+            "max" for accuracies, AUCs, F1, R², explained variance and correlations, else
+            "min").
         restore_best: evaluate, report and predict with the best epoch's weights (else the last).
         seed: everything random (initialisation, split, order, dropout) derives from it.
         eval_batch_size: examples per evaluation call.
@@ -68,6 +72,7 @@ class TrainConfig:
     patience: int | None = None
     min_delta: float = 0.0
     monitor: str | None = None
+    monitor_mode: str | None = None
     restore_best: bool = True
     seed: int = 0
     eval_batch_size: int = 256
@@ -93,6 +98,9 @@ class TrainConfig:
             raise ValueError(f"config clip_norm must be > 0 or null, got {self.clip_norm}")
         if self.seed < 0:
             raise ValueError(f"config seed must be >= 0, got {self.seed}")
+        if self.monitor_mode not in (None, "min", "max"):
+            raise ValueError(f"config monitor_mode must be min, max or null, got "
+                             f"{self.monitor_mode!r}")
         if self.decay_epochs <= 0 or self.decay_rate <= 0:
             raise ValueError("config decay_epochs and decay_rate must be > 0")
 
@@ -211,3 +219,16 @@ def config_diff(a, b) -> dict[str, tuple[Any, Any]]:
     """``{field: (a value, b value)}`` for every field that differs."""
     da, db = config_to_dict(a), config_to_dict(b)
     return {k: (da[k], db.get(k)) for k in da if da[k] != db.get(k)}
+
+
+_HIGHER_IS_BETTER = ("accuracy", "auc", "f1", "r2", "explained_variance", "corr", "precision",
+                     "recall")
+
+
+def monitor_mode(monitor: str, task_monitor: tuple[str, str], cfg) -> str:
+    """Whether smaller (``"min"``) or larger (``"max"``) values of ``monitor`` are better."""
+    if cfg.monitor_mode:
+        return cfg.monitor_mode
+    if monitor == task_monitor[0]:
+        return task_monitor[1]
+    return "max" if any(s in monitor for s in _HIGHER_IS_BETTER) else "min"

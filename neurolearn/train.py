@@ -35,7 +35,7 @@ from .checkpoints import (
     write_json_atomic,
     write_text_atomic,
 )
-from .config import RESUMABLE_CHANGES, config_diff, config_to_dict, make_config
+from .config import RESUMABLE_CHANGES, config_diff, config_to_dict, make_config, monitor_mode
 from .data.batching import Batcher, fits_on_device, prefetch
 from .data.normalise import Normalisation
 from .data.windows import fetch
@@ -526,7 +526,7 @@ def train_and_evaluate(
     engine = _Engine(task, cfg, prepared, steps_per_epoch=batcher.steps_per_epoch, key=key)
     _check_receptive_field(engine, prepared)
     monitor = cfg.monitor or task.monitor[0]
-    mode = task.monitor[1]
+    mode = monitor_mode(monitor, task.monitor, cfg)
 
     ckpts = Checkpoints(folder.checkpoints, create=False)
     start_epoch, history, best, best_epoch, bad_epochs = 0, [], None, 0, 0
@@ -545,6 +545,8 @@ def train_and_evaluate(
                 f"run {str(folder.path)!r} already finished {start_epoch} epoch(s) of "
                 f"{cfg.epochs}; pass --epochs N with N > {start_epoch} to train longer"
             )
+        if meta.get("stopped_early"):
+            bad_epochs = 0  # training longer after an early stop: patience starts again
     ckpts.close()
 
     budget = engine._budget()

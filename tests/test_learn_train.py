@@ -411,3 +411,17 @@ def test_evaluate_a_small_independent_file_scores_all_of_it(trained, tmp_path):
     with h5py.File(small) as f:
         x, y = f["X"][()], f["Y"][()]
     assert ev["metrics"]["val"]["rmse"] == pytest.approx(M.rmse(y, loaded.predict(x)), rel=1e-5)
+
+
+def test_monitor_mode_follows_the_metric():
+    from neurolearn.config import make_config, monitor_mode
+
+    cfg = make_config(TrainConfig, {})
+    assert monitor_mode("val_rmse", ("val_rmse", "min"), cfg) == "min"
+    assert monitor_mode("val_explained_variance", ("val_rmse", "min"), cfg) == "max"
+    assert monitor_mode("val_balanced_accuracy", ("val_loss", "min"), cfg) == "max"
+    assert monitor_mode("val_poisson_deviance", ("val_loss", "min"), cfg) == "min"
+    forced = make_config(TrainConfig, {"monitor_mode": "min"})
+    assert monitor_mode("val_roc_auc", ("val_loss", "min"), forced) == "min"
+    with pytest.raises(ValueError, match="monitor_mode must be min, max or null"):
+        make_config(TrainConfig, {"monitor_mode": "up"})
