@@ -9,4 +9,6 @@ from .registry import DatasetSpec, all_datasets, get, register
 __all__ = ["DatasetSpec", "all_datasets", "get", "register"]
 
 # Dataset modules (each registers itself):
+
+from . import hh_voltage as hh_voltage  # noqa: E402,F401
 from . import ring_counts as ring_counts  # noqa: E402,F401
