@@ -22,7 +22,7 @@ Usage::
     python benchmarks/bench_ring.py --devices 1 2 --breakdown
     python benchmarks/bench_ring.py --quick                # shorter, fewer repeats, no Brian2 64
 
-Writes ``benchmarks/results/ring_<machine>.json`` (``--out`` to change) and prints a table.
+Writes ``benchmarks/results/ring_<device>_<date>.json`` (``--out`` to change) and prints a table.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -148,22 +147,6 @@ def _spawn(args: list[str], timeout: float) -> dict:
     return res
 
 
-def _machine() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-    }
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return info
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -268,37 +251,37 @@ def main(argv: list[str] | None = None) -> int:
         for r in results
         if r["impl"] == "brian2-standalone" and "run_s" in r
     }
-    hdr = (
-        f"{'implementation':44s} {'trials':>6s} {'compile s':>9s} {'run s':>8s} {'cold s':>8s} "
-        f"{'sim s/wall s':>12s} {'µs/step':>8s} {'vs B2 C++':>9s}"
-    )
-    print(hdr)
-    print("-" * len(hdr))
     for r in results:
-        if "run_s" not in r:
-            print(f"{r['label']:44s} {r['trials']:6d}  failed: {r.get('error', '')[:200]}")
-            continue
-        speed = f"{ref[r['trials']] / r['run_s']:8.2f}x" if r["trials"] in ref else f"{'':9s}"
-        print(
-            f"{r['label']:44s} {r['trials']:6d} {r['compile_s']:9.2f} {r['run_s']:8.3f} "
-            f"{r['cold_s']:8.2f} "
-            f"{r['sim_s_per_wall_s']:12.2f} {r['us_per_step']:8.2f} {speed}"
-        )
+        if "run_s" in r and r["trials"] in ref:
+            r["speedup_vs_brian2_standalone"] = ref[r["trials"]] / r["run_s"]
+        if "error" in r:
+            print(
+                f"{r['label']}, {r['trials']} trials failed: {r['error'][-500:]}", file=sys.stderr
+            )
     load1 = os.getloadavg()
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._harness import print_table, write_json
+
+    table = print_table(
+        [r for r in results if "run_s" in r],
+        [
+            ("label", "implementation", ""),
+            ("trials", "trials", "d"),
+            ("compile_s", "compile/build s", ".2f"),
+            ("run_s", "run s (median)", ".3f"),
+            ("cold_s", "compile + first run s", ".2f"),
+            ("sim_s_per_wall_s", "simulated s / wall s", ".2f"),
+            ("us_per_step", "µs / step", ".2f"),
+            ("speedup_vs_brian2_standalone", "× Brian2 C++", ".2f"),
+        ],
+    )
     print(
-        f"load average before/after: {load0[0]:.2f} / {load1[0]:.2f} on {os.cpu_count()} cores "
+        f"load average (1 min) before/after: {load0[0]:.2f} / {load1[0]:.2f} on {os.cpu_count()} cores "
         "(other processes share the cores: compare rows of one run only)"
     )
-
-    import jax
-
-    sys.path.insert(0, str(ROOT))
-    from neurosim.provenance import device_info, package_versions
-
     payload = {
         "benchmark": "ring",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "parameters": {
             "preset": a.preset,
             "duration_ms": a.duration_ms,
@@ -308,22 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             "unroll": a.unroll,
             "external": a.external,
         },
-        "machine": _machine(),
-        "device": device_info(),
         "load_average_before_after": [load0, load1],
-        "versions": package_versions(extra=("brian2", "cython")),
-        "jax_flags": os.environ.get("XLA_FLAGS", ""),
+        "table": table,
         "results": results,
     }
-    del jax
-    out = (
-        Path(a.out)
-        if a.out
-        else ROOT / "benchmarks" / "results" / f"ring_{platform.node() or 'machine'}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2, default=str))
-    print(f"wrote {out}")
+    write_json("ring", payload, a.out)
     return 0
 
 
