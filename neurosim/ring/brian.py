@@ -97,11 +97,8 @@ def run_brian2(
     if target == "cpp_standalone":
         import tempfile
 
-        b2.set_device(
-            "cpp_standalone",
-            directory=standalone_dir or tempfile.mkdtemp(prefix="ring_b2_"),
-            build_on_run=False,
-        )
+        standalone_dir = standalone_dir or tempfile.mkdtemp(prefix="ring_b2_")
+        b2.set_device("cpp_standalone", directory=standalone_dir, build_on_run=False)
         b2.prefs.devices.cpp_standalone.openmp_threads = int(threads)
     elif target in ("runtime", "numpy"):
         b2.set_device("runtime")
@@ -168,7 +165,7 @@ def run_brian2(
     net.schedule = ["start", "groups", "synapses", "thresholds", "resets", "end"]
     net.run(duration_ms * b2.ms)
     if target == "cpp_standalone":
-        b2.device.build(run=True, compile=True, clean=False)
+        b2.device.build(directory=standalone_dir, run=True, compile=True, clean=False)
     run_s = float(b2.device._last_run_time)
     build_s = time.perf_counter() - t_start - run_s
     t_steps = np.asarray(M.t / b2.ms)
