@@ -271,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         print("neurolearn: interrupted; the last checkpoint is kept (train: run the same command "
               "with --resume to continue)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `neurolearn tasks | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

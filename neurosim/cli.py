@@ -175,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neurosim: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `neurosim info FILE | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
