@@ -47,7 +47,9 @@ def positive_float(text: str) -> float:
 def add_common_output_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     """Options every generator shares: --out, --seed, --overwrite, --no-progress."""
     p.add_argument("--out", required=True, help=out_help)
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0); same seed, same file")
+    p.add_argument(
+        "--seed", type=nonneg_int, default=0, help="random seed (default 0); same seed, same file"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -95,7 +97,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     with h5py.File(path, "r") as f:
         name = f.attrs.get("dataset")
     if name is None:
-        raise ValueError(f"{str(path)!r} has no 'dataset' attribute: it was not written by neurosim")
+        raise ValueError(
+            f"{str(path)!r} has no 'dataset' attribute: it was not written by neurosim"
+        )
     spec = get(str(name))
     if spec.plot is None:
         raise ValueError(f"dataset {name!r} has no plot")
@@ -116,9 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    gen = sub.add_parser("generate", help="generate a dataset (see `neurosim datasets`)",
-                         description="Generate a dataset. Each dataset has its own options: "
-                         "`neurosim generate NAME --help`.")
+    gen = sub.add_parser(
+        "generate",
+        help="generate a dataset (see `neurosim datasets`)",
+        description="Generate a dataset. Each dataset has its own options: "
+        "`neurosim generate NAME --help`.",
+    )
     gsub = gen.add_subparsers(dest="dataset", metavar="DATASET")
     gsub.required = True
     for name, spec in all_datasets().items():
@@ -126,18 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
         spec.add_arguments(p)
         p.set_defaults(func=lambda a, _spec=spec: (print(f"wrote {_spec.generate(a)}"), 0)[1])
 
-    p = sub.add_parser("datasets", help="list the datasets neurosim can generate",
-                       description="List the datasets neurosim can generate, one line each.")
+    p = sub.add_parser(
+        "datasets",
+        help="list the datasets neurosim can generate",
+        description="List the datasets neurosim can generate, one line each.",
+    )
     p.set_defaults(func=_cmd_datasets)
 
-    p = sub.add_parser("info", help="print the arrays and parameters of a dataset file",
-                       description="Print the arrays (shape, dtype) and every attribute of a "
-                       "neurosim HDF5 file as JSON.")
+    p = sub.add_parser(
+        "info",
+        help="print the arrays and parameters of a dataset file",
+        description="Print the arrays (shape, dtype) and every attribute of a "
+        "neurosim HDF5 file as JSON.",
+    )
     p.add_argument("file", help="an HDF5 file written by neurosim")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("plot", help="plot a dataset file to PNG",
-                       description="Plot a neurosim dataset (the figure depends on the dataset).")
+    p = sub.add_parser(
+        "plot",
+        help="plot a dataset file to PNG",
+        description="Plot a neurosim dataset (the figure depends on the dataset).",
+    )
     p.add_argument("file", help="an HDF5 file written by neurosim")
     p.add_argument("--out", help="PNG path (default: the file name with .png)")
     p.set_defaults(func=_cmd_plot)
@@ -147,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .parallel import use_cpu_cores
+
+    use_cpu_cores()  # one XLA CPU device per core: batched simulations use them all
     try:
         return int(args.func(args))
     except (ValueError, KeyError, FileExistsError, FileNotFoundError) as e:

@@ -23,7 +23,9 @@ from .provenance import package_versions, read_attrs, to_json, utc_now, write_at
 PARTIAL_SUFFIX = ".partial"
 
 
-def check_output_path(out: str | os.PathLike, *, overwrite: bool, suffixes: tuple[str, ...]) -> Path:
+def check_output_path(
+    out: str | os.PathLike, *, overwrite: bool, suffixes: tuple[str, ...]
+) -> Path:
     """Validate an output path before any work is done.
 
     Raises:
@@ -84,8 +86,12 @@ class ChunkedH5Writer:
     ):
         self.out = Path(out)
         self.partial = self.out.with_name(self.out.name + PARTIAL_SUFFIX)
-        self._key = to_json({"arrays": {k: [list(s), np.dtype(d).str] for k, (s, d) in arrays.items()},
-                             "attrs": attrs})
+        self._key = to_json(
+            {
+                "arrays": {k: [list(s), np.dtype(d).str] for k, (s, d) in arrays.items()},
+                "attrs": attrs,
+            }
+        )
         self.resumed = False
         self.f = None
         if resume and self.partial.exists():
@@ -105,7 +111,7 @@ class ChunkedH5Writer:
             self.f.attrs["_partial_key"] = self._key
             self.f.attrs["_state"] = "{}"
             for name, (shape, dtype) in arrays.items():
-                chunks = (1,) + tuple(shape[1:]) if len(shape) > 1 else None
+                chunks = (1,) + tuple(shape[1:]) if len(shape) > 1 and shape[0] > 0 else None
                 self.f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks)
                 self.f[name].attrs["_rows_done"] = 0
             for name, value in (extra_arrays or {}).items():
@@ -119,12 +125,29 @@ class ChunkedH5Writer:
 
     def write(self, name: str, start: int, data: np.ndarray) -> None:
         """Write ``data`` into rows ``start:start+len(data)`` of ``name`` and record progress."""
-        ds = self.f[name]
-        stop = start + len(data)
-        if stop > ds.shape[0]:
-            raise ValueError(f"rows {start}:{stop} do not fit array {name!r} of {ds.shape[0]} rows")
-        ds[start:stop] = data
-        ds.attrs["_rows_done"] = max(stop, self.rows_done(name))
+        self.write_rows(start, {name: data})
+
+    def write_rows(self, start: int, data: dict[str, np.ndarray]) -> None:
+        """Write rows of several arrays, then record their progress and :attr:`state` at once.
+
+        Progress is recorded only after all data are written, so an interruption in between
+        makes a resumed run write the same rows again rather than skip any.
+        """
+        for name, values in data.items():
+            ds = self.f[name]
+            stop = start + len(values)
+            if stop > ds.shape[0]:
+                raise ValueError(
+                    f"rows {start}:{stop} do not fit array {name!r} of {ds.shape[0]} rows"
+                )
+            ds[start:stop] = values
+        for name, values in data.items():
+            ds = self.f[name]
+            ds.attrs["_rows_done"] = max(start + len(values), self.rows_done(name))
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Persist :attr:`state` (and everything written so far) to disk."""
         self.f.attrs["_state"] = json.dumps(self.state)
         self.f.flush()
 
@@ -133,11 +156,15 @@ class ChunkedH5Writer:
         for name, ds in self.f.items():
             if isinstance(ds, h5py.Dataset) and "_rows_done" in ds.attrs:
                 if int(ds.attrs["_rows_done"]) != ds.shape[0]:
-                    raise RuntimeError(f"array {name!r} has {ds.attrs['_rows_done']} of {ds.shape[0]} rows")
+                    raise RuntimeError(
+                        f"array {name!r} has {ds.attrs['_rows_done']} of {ds.shape[0]} rows"
+                    )
                 del ds.attrs["_rows_done"]
         del self.f.attrs["_partial_key"]
         del self.f.attrs["_state"]
-        write_attrs(self.f, {"versions": package_versions(), "created_utc": utc_now(), **(attrs or {})})
+        write_attrs(
+            self.f, {"versions": package_versions(), "created_utc": utc_now(), **(attrs or {})}
+        )
         self.f.close()
         os.replace(self.partial, self.out)
         return self.out
@@ -154,7 +181,9 @@ class ChunkedH5Writer:
         return False
 
 
-def read_h5(path: str | os.PathLike, keys: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_h5(
+    path: str | os.PathLike, keys: tuple[str, ...] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read arrays and attributes of a neurosim HDF5 dataset.
 
     Args:
@@ -170,7 +199,11 @@ def read_h5(path: str | os.PathLike, keys: tuple[str, ...] | None = None) -> tup
     path = Path(path)
     if not path.exists():
         partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        hint = f" (an unfinished {partial.name} exists: rerun the generator to complete it)" if partial.exists() else ""
+        hint = (
+            f" (an unfinished {partial.name} exists: rerun the generator to complete it)"
+            if partial.exists()
+            else ""
+        )
         raise FileNotFoundError(f"dataset file {str(path)!r} does not exist{hint}")
     with h5py.File(path, "r") as f:
         names = [k for k, v in f.items() if isinstance(v, h5py.Dataset)]

@@ -94,8 +94,10 @@ def write_attrs(h5obj, attrs: dict[str, Any]) -> None:
             h5obj.attrs[key] = "null"
         elif isinstance(value, (bool, int, float, str)):
             h5obj.attrs[key] = value
-        elif isinstance(value, list) and value and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        elif (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         ):
             h5obj.attrs[key] = np.asarray(value)
         else:

@@ -102,7 +102,9 @@ def read_table(path: str | os.PathLike) -> list[np.ndarray]:
     return columns
 
 
-def write_table(path: str | os.PathLike, columns: list[np.ndarray], *, float_format: str = "%.9g") -> Path:
+def write_table(
+    path: str | os.PathLike, columns: list[np.ndarray], *, float_format: str = "%.9g"
+) -> Path:
     """Write columns in the Spikefinder layout (header ``0,1,…``, empty cells pad), atomically."""
     path = Path(path)
     if not columns:
@@ -126,8 +128,12 @@ def write_table(path: str | os.PathLike, columns: list[np.ndarray], *, float_for
             df = df.astype("Int64")
             df.to_csv(tmp, index=False, compression="gzip" if path.suffix == ".gz" else None)
         else:
-            df.to_csv(tmp, index=False, float_format=fmt,
-                      compression="gzip" if path.suffix == ".gz" else None)
+            df.to_csv(
+                tmp,
+                index=False,
+                float_format=fmt,
+                compression="gzip" if path.suffix == ".gz" else None,
+            )
     return path
 
 

@@ -9,3 +9,5 @@ from .registry import DatasetSpec, all_datasets, get, register
 __all__ = ["DatasetSpec", "all_datasets", "get", "register"]
 
 # Dataset modules (each registers itself):
+
+from . import hh_voltage as hh_voltage  # noqa: E402,F401

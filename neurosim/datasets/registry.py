@@ -45,7 +45,9 @@ def get(name: str) -> DatasetSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+        raise ValueError(
+            f"unknown dataset {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+        ) from None
 
 
 def all_datasets() -> dict[str, DatasetSpec]:

@@ -1,0 +1,18 @@
+"""The README's set-up commands stay true: CI runs exactly the README's test command."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _commands(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line.startswith("python3 -m venv")]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = _commands((ROOT / "README.md").read_text())
+    assert len(readme) >= 2, "the README starts with two set-up commands"
+    ci = _commands((ROOT / ".ci" / "run").read_text())
+    assert ci == [readme[1]], "the test command in .ci/run differs from the README's"
+    assert "pytest" in readme[1] and "[peers,dev]" in readme[1]
