@@ -162,8 +162,8 @@ PRESETS: dict[str, Indicator] = {
         nonlinearity="hill",
         hill_n=2.9,
         kd_nM=144.0,
-        ca_rest_nM=20.0,
-        ca_per_spike_nM=6.0,
+        ca_rest_nM=30.0,
+        ca_per_spike_nM=10.0,
         references="GCaMP6s: Kd≈144 nM, n≈2.9, 1-AP ΔF/F≈23 % in mouse V1, rise 100-150 ms "
         "(Chen et al. 2013); kinetics and supralinearity tuned to Spikefinder set 5",
     ),
