@@ -14,6 +14,7 @@ from .calcium import (
     simulate_calcium,
 )
 from .indicators import PRESETS, Indicator, fluorescence, get_indicator
+from .lfp import LFPConfig, LFPRecording, lfp_proxy, mua_label, simulate_lfp
 from .noise import noise_level
 from .sources import (
     SpikeTrains,
@@ -30,6 +31,8 @@ __all__ = [
     "CalciumConfig",
     "CalciumRecording",
     "Indicator",
+    "LFPConfig",
+    "LFPRecording",
     "SpikeTrains",
     "bin_spikes",
     "bursty_spike_times",
@@ -38,10 +41,13 @@ __all__ = [
     "fluorescence",
     "get_indicator",
     "kernel_peak_time_s",
+    "lfp_proxy",
+    "mua_label",
     "noise_level",
     "poisson_spike_times",
     "random_rates",
     "simulate_calcium",
+    "simulate_lfp",
     "spike_times_from_counts",
     "spike_times_from_raster",
 ]
