@@ -1,0 +1,15 @@
+"""The excitatory/inhibitory integrate-and-fire ring of Xiao & Lin (2022): simulation, recordings.
+
+Public API: :func:`ring_params` (presets ``fig1``, ``fig2``, ``fig3``), :class:`RingParams`,
+:func:`simulate_ring`, :class:`RingResult`, :func:`ring_synaptic_currents` (for the LFP),
+:func:`reliability_experiment`, and the analysis helpers in :mod:`neurosim.ring.recording`.
+See ``docs/ring.md``.
+"""
+
+from .presets import PRESETS as PRESETS
+from .presets import RingParams as RingParams
+from .presets import ring_params as ring_params
+from .recording import spike_count_slide as spike_count_slide
+from .recording import synchrony_index as synchrony_index
+from .simulate import RingResult as RingResult
+from .simulate import simulate_ring as simulate_ring
