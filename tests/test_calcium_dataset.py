@@ -196,3 +196,28 @@ def test_hh_source_uses_the_hh_simulator(tmp_path):
     np.testing.assert_array_equal(st.counts(), np.asarray(res.spike_counts))
     rates = st.counts() / 2.0
     assert np.all((rates > 1) & (rates < 40))  # physiological
+
+
+def test_ring_source_takes_cells_of_ring_trials():
+    import jax
+
+    from neurosim.ring import ring_params, simulate_ring
+
+    cfg = CalciumDatasetConfig(cells=700, duration_s=1.0, source="ring", seed=2)
+    st = calcium_ds.chunk_spikes(
+        cfg, 598, 4, None
+    )  # E/I cells 598, 599 of trial 0; 0, 1 of trial 1
+    res = simulate_ring(
+        ring_params("fig1"),
+        key=jax.random.fold_in(jax.random.key(2), 7_000_002),
+        duration_ms=1200.0,
+        n_trials=2,
+        spikes=True,
+    )
+    for row, (trial, cell) in enumerate([(0, 598), (0, 599), (1, 0), (1, 1)]):
+        t_ms, ids = res.spike_times_ms(trial)
+        t = (t_ms[ids == cell] - 200.0) / 1000.0
+        expected = np.sort(t[(t >= 0) & (t < 1.0)])
+        got = st.times_s[row][np.isfinite(st.times_s[row])]
+        np.testing.assert_allclose(got, expected, atol=1e-9)
+        assert len(got) > 3

@@ -72,6 +72,8 @@ class CalciumDatasetConfig:
         spike_amplitude_cv: spike-to-spike coefficient of variation of the calcium influx.
         tau_cv: cell-to-cell coefficient of variation of the time constants.
         hh_dt_ms: integration step of the HH source (ms).
+        ring_preset: parameter preset of the ring source (``fig1``, ``fig2``, ``fig3``); cell i
+            is cell ``i mod 600`` of ring trial ``i // 600`` (E cells 0-299, I cells 300-599).
         seed: random seed.
         chunk: cells simulated at a time (part of the random stream layout).
     """
@@ -95,6 +97,7 @@ class CalciumDatasetConfig:
     spike_amplitude_cv: float = 0.1
     tau_cv: float = 0.1
     hh_dt_ms: float = 0.025
+    ring_preset: str = "fig1"
     seed: int = 0
     chunk: int = 200
 
@@ -103,6 +106,8 @@ class CalciumDatasetConfig:
             raise ValueError(f"cells must be a positive integer, got {self.cells!r}")
         if not isinstance(self.chunk, int) or self.chunk < 1:
             raise ValueError(f"chunk must be a positive integer, got {self.chunk!r}")
+        if self.ring_preset not in ("fig1", "fig2", "fig3"):
+            raise ValueError(f"ring_preset {self.ring_preset!r} is not one of fig1, fig2, fig3")
         if self.source not in SOURCES:
             raise ValueError(f"source {self.source!r} is not one of {', '.join(SOURCES)}")
         get_indicator(self.indicator)
@@ -189,11 +194,53 @@ def _hh_spikes(cfg: CalciumDatasetConfig, n: int, key) -> SpikeTrains:
     return SpikeTrains(t, cfg.duration_s)
 
 
-def _ring_spikes(cfg: CalciumDatasetConfig, first: int, n: int, key) -> SpikeTrains:
-    raise NotImplementedError(
-        "source 'ring' needs the ring network (neurosim.simulate_ring), which is not available "
-        "in this build yet; use --source poisson, bursty or hh"
+_RING_CACHE: dict = {}
+_TAG_RING = 7_000_002
+RING_WARMUP_MS = 200.0
+
+
+def _ring_trial(cfg: CalciumDatasetConfig, trial: int) -> list[np.ndarray]:
+    """Spike times (s) of the 600 cells of ring trial ``trial`` (E cells first), after a 200 ms
+    warm-up; one trial is cached so consecutive chunks do not simulate it again."""
+    from ..ring import ring_params, simulate_ring
+
+    ck = (cfg.seed, cfg.ring_preset, cfg.duration_s, trial)
+    if ck in _RING_CACHE:
+        return _RING_CACHE[ck]
+    p = ring_params(cfg.ring_preset)
+    total_ms = math.ceil((cfg.duration_s * 1000.0 + RING_WARMUP_MS) / 10.0) * 10.0
+    res = simulate_ring(
+        p,
+        key=jax.random.fold_in(jax.random.key(cfg.seed), _TAG_RING),
+        duration_ms=total_ms,
+        n_trials=1,
+        trial_offset=trial,
+        spikes=True,
     )
+    t_ms, ids = res.spike_times_ms(0)
+    t = (np.asarray(t_ms, np.float64) - RING_WARMUP_MS) / 1000.0
+    keep = (t >= 0) & (t < cfg.duration_s)
+    t, ids = t[keep], np.asarray(ids)[keep]
+    order = np.argsort(ids, kind="stable")
+    per_cell = np.split(t[order], np.cumsum(np.bincount(ids, minlength=p.n_cells))[:-1])
+    _RING_CACHE.clear()
+    _RING_CACHE[ck] = per_cell
+    return per_cell
+
+
+def _ring_spikes(cfg: CalciumDatasetConfig, first: int, n: int) -> SpikeTrains:
+    """Cells ``first … first+n−1`` of consecutive ring trials (600 cells each, E then I)."""
+    from ..ring import ring_params
+
+    n_net = int(ring_params(cfg.ring_preset).n_cells)
+    rows = []
+    for cell in range(first, first + n):
+        rows.append(_ring_trial(cfg, cell // n_net)[cell % n_net])
+    k = max(1, max(len(r) for r in rows))
+    times = np.full((n, k), np.inf)
+    for i, r in enumerate(rows):
+        times[i, : len(r)] = np.sort(r)
+    return SpikeTrains(times, cfg.duration_s)
 
 
 def chunk_spikes(cfg: CalciumDatasetConfig, first: int, n: int, key) -> SpikeTrains:
@@ -221,7 +268,7 @@ def chunk_spikes(cfg: CalciumDatasetConfig, first: int, n: int, key) -> SpikeTra
         )
     if cfg.source == "hh":
         return _hh_spikes(cfg, n, key)
-    return _ring_spikes(cfg, first, n, key)
+    return _ring_spikes(cfg, first, n)
 
 
 # --------------------------------------------------------------------------------- generate
@@ -491,7 +538,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         default=d.source,
         choices=SOURCES,
         help=f"spike source (default {d.source}): inhomogeneous Poisson, bursty renewal, "
-        "Hodgkin-Huxley neurons (slow: ~seconds per cell-minute) or the E/I ring",
+        "Hodgkin-Huxley neurons, or cells of the 600-cell E/I ring (hh and ring simulate the "
+        "network: slower, about a second per simulated second per 600 cells)",
     )
     p.add_argument(
         "--format",
@@ -573,6 +621,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"cell-to-cell CV of the time constants (default {d.tau_cv:g})",
     )
     p.add_argument(
+        "--ring-preset",
+        default=d.ring_preset,
+        choices=("fig1", "fig2", "fig3"),
+        help=f"ring parameters for --source ring (default {d.ring_preset})",
+    )
+    p.add_argument(
         "--chunk",
         type=positive_int,
         default=d.chunk,
@@ -603,6 +657,7 @@ def _generate(args: argparse.Namespace) -> Path:
         amplitude_cv=args.amplitude_cv,
         spike_amplitude_cv=args.spike_amplitude_cv,
         tau_cv=args.tau_cv,
+        ring_preset=args.ring_preset,
         seed=args.seed,
         chunk=args.chunk,
     )
