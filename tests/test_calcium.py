@@ -154,7 +154,7 @@ def test_noise_level_matches_request(nu, rate, name, key):
     )
     rec = simulate_calcium(spikes, name, cfg, key=key)
     measured = noise_level(rec.dff, rate)  # measured independently of the generator's report
-    np.testing.assert_allclose(rec.noise_level, measured, rtol=1e-6)
+    np.testing.assert_allclose(rec.noise_level, measured, rtol=1e-4)  # float32 differences
     # where the signal alone is noisier than requested no noise can be added (σ = 0), and the
     # report says so; everywhere else the request is met
     feasible = rec.noise_sigma > 0
@@ -169,9 +169,9 @@ def test_unreachable_noise_level_is_reported(key):
     rec = simulate_calcium(spikes, "gcamp6s", cfg, key=key)
     np.testing.assert_array_equal(rec.noise_sigma, 0.0)
     assert np.all(rec.noise_level > 0.05)
-    np.testing.assert_allclose(
-        rec.noise_level, noise_level(rec.clean_dff + (rec.dff - rec.clean_dff), 100.0)
-    )
+    # no noise: the recording is the clean signal plus drift, and ν is its own
+    np.testing.assert_allclose(rec.noise_level, noise_level(rec.dff, 100.0), rtol=1e-4)
+    np.testing.assert_allclose(rec.dff, rec.clean_dff, atol=1e-6)
 
 
 def test_noise_grows_with_signal(key):

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .indicators import Indicator, fluorescence, get_indicator
-from .noise import calibrate_noise_sigma, drift_knots, interpolate_knots, noise_level
+from .noise import _median_abs, calibrate_noise_sigma, drift_knots, interpolate_knots
 from .sources import SpikeTrains, bin_spikes, frame_index, poisson_spike_times
 
 
@@ -280,7 +280,7 @@ def _pipeline(w_d, w_r, g_d, g_r, amp, np_add, knots, i0, frac, key_noise, ind: 
     base = clean + np_add[None, :] + drift
     z = jax.random.normal(key_noise, base.shape, jnp.float32)
     unit = z * jnp.sqrt(jnp.abs(1.0 + base))
-    return calcium, clean, base, unit
+    return calcium, clean, base, unit, jnp.diff(base, axis=1), jnp.diff(unit, axis=1)
 
 
 def _lognormal_factor(key, shape, cv: float):
@@ -376,7 +376,7 @@ def simulate_calcium(
     drift = drift_knots(
         n_cells, n_frames, f, key=k_drift, sd=cfg.drift_sd, timescale_s=cfg.drift_timescale_s
     )
-    calcium, clean, base, unit = _pipeline(
+    calcium, clean, base, unit, d_base, d_unit = _pipeline(
         *_influx(times, n_frames, f, tau_r, tau_d, w),
         jnp.asarray(amp, jnp.float32),
         jnp.asarray(np_add),
@@ -384,13 +384,19 @@ def simulate_calcium(
         k_noise,
         ind,
     )
-    calcium, clean, base, unit = (np.asarray(x) for x in (calcium, clean, base, unit))
+    calcium, clean, base, unit, d_base, d_unit = (
+        np.asarray(x) for x in (calcium, clean, base, unit, d_base, d_unit)
+    )
     if cfg.noise_level is not None:
-        sigma, _ = calibrate_noise_sigma(base, unit, f, cfg.noise_level, measure=False)
+        sigma, _ = calibrate_noise_sigma(
+            base, unit, f, cfg.noise_level, measure=False, diffs=(d_base, d_unit)
+        )
     else:
         sigma = np.full(n_cells, cfg.noise_sigma)
-    dff = (base + sigma[:, None].astype(np.float32) * unit).astype(np.float32)
-    nu = np.atleast_1d(noise_level(dff, f))  # what anyone measures on the output
+    s32 = sigma[:, None].astype(np.float32)
+    dff = (base + s32 * unit).astype(np.float32)
+    # ν of the output (the frame differences of dff, up to float32 rounding)
+    nu = (100.0 / math.sqrt(f)) * _median_abs(d_base + s32 * d_unit, overwrite=True)
     return CalciumRecording(
         dff=dff,
         clean_dff=clean.astype(np.float32),

@@ -39,14 +39,28 @@ def noise_level(dff, frame_rate_hz: float) -> np.ndarray:
     return float(nu) if np.ndim(nu) == 0 else nu
 
 
-def _median_abs(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
-    """Row medians of |x| (numpy's in-place partition; XLA sorts, far slower on CPU).
+def _median_abs(x: np.ndarray, *, overwrite: bool = False, threads: int = 2) -> np.ndarray:
+    """Row medians of |x| (numpy's in-place partition, which releases the GIL: rows are split
+    over ``threads`` threads; XLA sorts, which is far slower on CPU).
 
     With ``overwrite`` the rows of ``x`` are reordered in place (no copy)."""
     a = np.abs(x, out=x) if overwrite else np.abs(x)
     n = a.shape[1]
     k = (n - 1) // 2, n // 2
-    a.partition(k, axis=1)
+
+    def part(rows: slice) -> None:
+        a[rows].partition(k, axis=1)
+
+    if threads > 1 and a.shape[0] >= 2 * threads and a.size >= 1_000_000:
+        from concurrent.futures import ThreadPoolExecutor
+
+        edges = np.linspace(0, a.shape[0], threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as ex:
+            list(
+                ex.map(part, [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)])
+            )
+    else:
+        part(slice(None))
     return 0.5 * (a[:, k[0]].astype(np.float64) + a[:, k[1]].astype(np.float64))
 
 
@@ -60,6 +74,7 @@ def calibrate_noise_sigma(
     max_iter: int = 8,
     limit: int = 16384,
     measure: bool = True,
+    diffs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Scale per cell so that ``base + σ·unit_noise`` has noise level ``target_nu``.
 
@@ -78,6 +93,8 @@ def calibrate_noise_sigma(
         max_iter: subset iterations at most.
         limit: frame differences per cell used in the subset iterations.
         measure: also measure the achieved ν on the full traces (else return None for it).
+        diffs: the frame differences of ``base`` and ``unit_noise`` if already computed
+            (``(n_cells, n_frames − 1)`` each; they may be overwritten).
 
     Returns:
         ``(sigma, nu)``: σ per cell (float64) and the achieved ν of ``base + σ·unit_noise``.
@@ -105,8 +122,7 @@ def calibrate_noise_sigma(
             break
         sigma = update(nu, sigma, b)
     # one step on every frame, then the final measurement (ν of base + σ·unit exactly)
-    dB = np.diff(base, axis=1)
-    dU = np.diff(unit_noise, axis=1)
+    dB, dU = diffs if diffs is not None else (np.diff(base, axis=1), np.diff(unit_noise, axis=1))
     nu = scale * _median_abs(dB + sigma[:, None].astype(np.float32) * dU, overwrite=True)
     sigma = update(nu, sigma, b)
     if not measure:
