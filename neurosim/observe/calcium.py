@@ -388,15 +388,14 @@ def simulate_calcium(
         np.asarray(x) for x in (calcium, clean, base, unit, d_base, d_unit)
     )
     if cfg.noise_level is not None:
-        sigma, _ = calibrate_noise_sigma(
-            base, unit, f, cfg.noise_level, measure=False, diffs=(d_base, d_unit)
-        )
+        sigma, nu = calibrate_noise_sigma(base, unit, f, cfg.noise_level, diffs=(d_base, d_unit))
+        s32 = sigma[:, None].astype(np.float32)
     else:
         sigma = np.full(n_cells, cfg.noise_sigma)
-    s32 = sigma[:, None].astype(np.float32)
+        s32 = sigma[:, None].astype(np.float32)
+        nu = (100.0 / math.sqrt(f)) * _median_abs(d_base + s32 * d_unit, overwrite=True)
+    # ν is that of the output's frame differences (float32: within ~1e-5 of a float64 measure)
     dff = (base + s32 * unit).astype(np.float32)
-    # ν of the output (the frame differences of dff, up to float32 rounding)
-    nu = (100.0 / math.sqrt(f)) * _median_abs(d_base + s32 * d_unit, overwrite=True)
     return CalciumRecording(
         dff=dff,
         clean_dff=clean.astype(np.float32),

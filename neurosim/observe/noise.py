@@ -73,15 +73,15 @@ def calibrate_noise_sigma(
     rtol: float = 2e-3,
     max_iter: int = 8,
     limit: int = 16384,
-    measure: bool = True,
+    full_passes: int = 4,
     diffs: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale per cell so that ``base + σ·unit_noise`` has noise level ``target_nu``.
 
     With ``b`` the ν of ``unit_noise`` alone, ν(σ)² ≈ a² + b²σ² where ``a`` (the ν that the
     signal and the drift contribute) is re-estimated at each step. Iterations run on every k-th
-    frame difference (at most ``limit`` per cell), then one step and the final measurement use
-    all frames. Where the signal alone already exceeds ``target_nu`` no σ can reach it: σ is 0
+    frame difference (at most ``limit`` per cell), then on all frames until ν is within
+    ``rtol`` (usually one correction). Where the signal alone already exceeds ``target_nu`` no σ can reach it: σ is 0
     there and the achieved ν (returned) is larger than requested.
 
     Args:
@@ -92,12 +92,14 @@ def calibrate_noise_sigma(
         rtol: relative tolerance on ν in the subset iterations.
         max_iter: subset iterations at most.
         limit: frame differences per cell used in the subset iterations.
-        measure: also measure the achieved ν on the full traces (else return None for it).
+        full_passes: measurements on every frame at most (each followed by a correction
+            while ν is off by more than ``rtol``).
         diffs: the frame differences of ``base`` and ``unit_noise`` if already computed
             (``(n_cells, n_frames − 1)`` each; they may be overwritten).
 
     Returns:
-        ``(sigma, nu)``: σ per cell (float64) and the achieved ν of ``base + σ·unit_noise``.
+        ``(sigma, nu)``: σ per cell (float64) and the achieved ν of ``base + σ·unit_noise``
+        (computed from the frame differences in float32).
     """
     if not (target_nu > 0 and math.isfinite(target_nu)):
         raise ValueError(f"noise level must be positive and finite, got {target_nu}")
@@ -121,14 +123,42 @@ def calibrate_noise_sigma(
         if np.all((np.abs(nu / target_nu - 1) < rtol) | (sigma == 0)):
             break
         sigma = update(nu, sigma, b)
-    # one step on every frame, then the final measurement (ν of base + σ·unit exactly)
+    # then on every frame: measure, stop when within rtol, else correct (a few passes at most)
     dB, dU = diffs if diffs is not None else (np.diff(base, axis=1), np.diff(unit_noise, axis=1))
-    nu = scale * _median_abs(dB + sigma[:, None].astype(np.float32) * dU, overwrite=True)
-    sigma = update(nu, sigma, b)
-    if not measure:
-        return sigma.astype(np.float64), None
-    achieved = noise_level(base + sigma[:, None].astype(np.float32) * unit_noise, frame_rate_hz)
-    return sigma.astype(np.float64), np.atleast_1d(achieved)
+
+    def measure(rows, sig):
+        return scale * _median_abs(
+            dB[rows] + sig[:, None].astype(np.float32) * dU[rows], overwrite=True
+        )
+
+    every = np.arange(base.shape[0])
+    for _ in range(full_passes):
+        nu = measure(every, sigma)
+        if np.all((np.abs(nu / target_nu - 1) < rtol) | (sigma == 0)):
+            break
+        sigma = update(nu, sigma, b)
+    else:
+        nu = measure(every, sigma)
+    # the model can stall on short traces (the median of few differences moves in jumps):
+    # bisect the remaining cells on all frames
+    bad = np.flatnonzero((np.abs(nu / target_nu - 1) >= rtol) & (sigma > 0))
+    if bad.size:
+        lo, hi = sigma[bad] * 0.7, sigma[bad] * 1.4
+        for _ in range(20):  # widen until the target is bracketed
+            nlo, nhi = measure(bad, lo), measure(bad, hi)
+            if np.all((nlo <= target_nu) & (nhi >= target_nu)):
+                break
+            lo = np.where(nlo > target_nu, lo * 0.5, lo)
+            hi = np.where(nhi < target_nu, hi * 2.0, hi)
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            nm = measure(bad, mid)
+            lo, hi = np.where(nm < target_nu, mid, lo), np.where(nm < target_nu, hi, mid)
+            if np.all(np.abs(nm / target_nu - 1) < rtol):
+                break
+        sigma[bad] = mid
+        nu[bad] = nm
+    return sigma.astype(np.float64), nu
 
 
 @partial(jax.jit, static_argnames=("n_cells", "n_coarse"))

@@ -164,55 +164,78 @@ def _capacity(expected: float) -> int:
     return int(math.ceil(expected + 8.0 * math.sqrt(expected) + 16))
 
 
-def _inverse_cumulative(gam, lam_edges: np.ndarray, t_edges: np.ndarray) -> np.ndarray:
-    """Map operational times ``gam`` (n_cells, K) through Λ⁻¹ (piecewise linear), +inf beyond
-    Λ(T). numpy float64, one ``np.interp`` per cell (XLA's searchsorted is slow on CPU)."""
-    gam = np.asarray(gam, dtype=np.float64)
-    out = np.empty_like(gam)
-    for i in range(gam.shape[0]):
-        lam = lam_edges[i]
-        t = np.interp(gam[i], lam, t_edges)
-        out[i] = np.where(gam[i] < lam[-1], np.minimum(t, np.nextafter(t_edges[-1], 0)), np.inf)
+_BLOCK = 1 << 18  # random numbers are drawn in blocks of this size: one compilation, any count
+
+
+@partial(jax.jit, static_argnames=("kind", "param"))
+def _block(key, i, kind: str, param: float):
+    k = jax.random.fold_in(key, i)
+    if kind == "exponential":
+        return jax.random.exponential(k, (_BLOCK,))
+    if kind == "gamma":  # unit mean
+        return jax.random.gamma(k, param, (_BLOCK,)) / param
+    if kind == "geometric":
+        return jax.random.geometric(k, param, (_BLOCK,)).astype(jnp.int32)
+    raise ValueError(kind)
+
+
+def _draw(key, count: int, kind: str, param: float = 1.0) -> np.ndarray:
+    """``count`` i.i.d. numbers from blocks ``fold_in(key, 0), fold_in(key, 1), …`` (numpy)."""
+    if kind == "gamma" and param == 1.0:
+        kind = "exponential"
+    n_blocks = max(1, -(-count // _BLOCK))
+    out = np.concatenate([np.asarray(_block(key, i, kind, float(param))) for i in range(n_blocks)])
+    return out[:count]
+
+
+def _segment_starts(sizes: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
+def _operational_events(key, total: np.ndarray, regularity: float) -> list[np.ndarray]:
+    """Event times of a unit-rate renewal process (operational time) up to ``total[i]`` for each
+    cell: a list of increasing float64 arrays. Intervals are drawn with jax in blocks and summed
+    in float64 by numpy (exact and monotone; XLA's float32 cumsum is neither); each cell gets
+    only as many as it needs (no padding to the busiest cell)."""
+    n = total.shape[0]
+    out: list[list[np.ndarray]] = [[] for _ in range(n)]
+    last = np.zeros(n)
+    need = np.arange(n)
+    rnd = 0
+    while need.size:
+        caps = np.array([_capacity(float(total[i] - last[i])) for i in need], np.int64)
+        iv = _draw(jax.random.fold_in(key, rnd), int(caps.sum()), "gamma", regularity)
+        iv = iv.astype(np.float64)
+        cs = np.cumsum(iv)
+        starts = _segment_starts(caps)
+        base = np.concatenate([[0.0], cs])[starts]  # cumsum before each segment
+        still = []
+        for j, i in enumerate(need):
+            g = last[i] + (cs[starts[j] : starts[j] + caps[j]] - base[j])
+            keep = g[g < total[i]]
+            out[i].append(keep)
+            if keep.size == g.size:  # did not pass total yet: draw more for this cell
+                last[i] = g[-1]
+                still.append(i)
+        need = np.asarray(still, np.int64)
+        rnd += 1
+    return [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in out]
+
+
+def _inverse_cumulative(gam: list[np.ndarray], lam_edges: np.ndarray, t_edges: np.ndarray):
+    """Map each cell's operational times through Λ⁻¹ (piecewise linear, numpy float64: one
+    ``np.interp`` per cell; XLA's searchsorted is slow on CPU). Returns a list of arrays."""
+    top = np.nextafter(t_edges[-1], 0)
+    return [np.minimum(np.interp(g, lam_edges[i], t_edges), top) for i, g in enumerate(gam)]
+
+
+def _pad(rows: list[np.ndarray]) -> np.ndarray:
+    """Ragged rows → ``(n, max_len)`` float64, +inf padded (at least one column)."""
+    k = max(1, max((len(r) for r in rows), default=0))
+    out = np.full((len(rows), k), np.inf)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
     return out
-
-
-@partial(jax.jit, static_argnames=("shape", "regularity"))
-def _intervals(key, shape: tuple[int, int], regularity: float):
-    """Unit-mean i.i.d. intervals: exponential (regularity 1) or gamma(regularity)/regularity."""
-    if regularity == 1.0:
-        return jax.random.exponential(key, shape)
-    return jax.random.gamma(key, regularity, shape) / regularity
-
-
-def _operational_events(key, total: np.ndarray, regularity: float) -> np.ndarray:
-    """Event times of a unit-rate renewal process (operational time), enough to pass ``total``
-    in every row: ``(n_cells, K)`` float64, each row increasing. Intervals are drawn with jax,
-    summed in float64 by numpy (exact and monotone; XLA's float32 cumsum is neither)."""
-    n_cells = total.shape[0]
-    k = _capacity(float(total.max()))
-    blocks, last = [], np.zeros(n_cells)
-    i = 0
-    while True:
-        iv = np.asarray(
-            _intervals(jax.random.fold_in(key, i), (n_cells, k), regularity), np.float64
-        )
-        g = last[:, None] + np.cumsum(iv, axis=1)
-        blocks.append(g)
-        last = g[:, -1]
-        i += 1
-        if np.all(last >= total):
-            break
-    return np.concatenate(blocks, axis=1)
-
-
-def _trim(times, *, sort: bool) -> np.ndarray:
-    """Sort each row (numpy's sort: XLA's is slow on CPU) and drop the columns that are +inf
-    in every row (keep at least one)."""
-    times = np.asarray(times, dtype=np.float64)
-    if sort:
-        times = np.sort(times, axis=1)
-    n_max = int(np.isfinite(times).sum(axis=1).max())
-    return np.ascontiguousarray(times[:, : max(n_max, 1)])
 
 
 def poisson_spike_times(
@@ -247,8 +270,8 @@ def poisson_spike_times(
     total = lam[:, -1]
     t_edges = np.arange(n_bins + 1) * bin_s
     gam = _operational_events(key, total, 1.0)
-    times = _inverse_cumulative(gam, lam, t_edges)
-    return SpikeTrains(_trim(times, sort=False), float(duration_s))
+    times = _pad(_inverse_cumulative(gam, lam, t_edges))
+    return SpikeTrains(times, float(duration_s))
 
 
 def bursty_spike_times(
@@ -316,7 +339,7 @@ def bursty_spike_times(
     t_edges = np.arange(n_bins + 1) * bin_s
     k_on, k_size, k_isi = jax.random.split(key, 3)
     gam = _operational_events(k_on, total, float(regularity))
-    onsets = _inverse_cumulative(gam, lam, t_edges)  # (n, K) float64
+    onsets = _inverse_cumulative(gam, lam, t_edges)  # per cell, increasing
     times = _bursts(
         k_size,
         k_isi,
@@ -327,54 +350,64 @@ def bursty_spike_times(
         float(intra_burst_isi_s),
         float(duration_s),
     )
-    return SpikeTrains(_trim(times, sort=True), float(duration_s))
-
-
-@partial(jax.jit, static_argnames=("p", "n", "n_events", "bmax"))
-def _burst_draws(k_size, k_isi, p: float, n: int, n_events: int, bmax: int):
-    """Burst sizes ``(n, K)`` and unit-mean exponential intervals ``(n, K, bmax − 1)``."""
-    if p < 1:
-        size = jnp.minimum(jax.random.geometric(k_size, p, (n, n_events)), bmax)
-    else:
-        size = jnp.ones((n, n_events), jnp.int32)
-    # drawn flat: XLA compiles 3-D random draws very slowly on CPU
-    e = jax.random.exponential(k_isi, (n * n_events * max(bmax - 1, 1),))
-    return size, e.reshape(n, n_events, max(bmax - 1, 1))
+    return SpikeTrains(_pad(times), float(duration_s))
 
 
 def _bursts(
     k_size,
     k_isi,
-    onsets: np.ndarray,
+    onsets: list[np.ndarray],
     p: float,
     bmax: int,
     refractory_s: float,
     isi_s: float,
     duration_s: float,
-) -> np.ndarray:
-    """Spike times of bursts starting at ``onsets`` (n, K): ``(n, K * bmax)`` float64, +inf padded.
+) -> list[np.ndarray]:
+    """Spike times of bursts starting at ``onsets`` (one increasing array per cell).
 
     A burst that would start before the previous one has ended (plus ``refractory_s``) is
-    delayed until then, so bursts never interleave and every interval is >= ``refractory_s``.
+    delayed until then, so bursts never interleave and every interval is >= ``refractory_s``:
+    ``start_k = max(onset_k, end_{k−1} + r)`` is solved in closed form as
+    ``start = C + cummax(onset − C)``, with ``C_k = Σ_{j<k} (length_j + r)``. Everything is
+    flat over all bursts of all cells (no padding to the busiest cell).
     """
-    n, n_events = onsets.shape
-    size, e = (np.asarray(x) for x in _burst_draws(k_size, k_isi, p, n, n_events, bmax))
-    if bmax > 1:
-        isi = refractory_s + e.astype(np.float64) * (isi_s - refractory_s)
-        offsets = np.concatenate([np.zeros((n, n_events, 1)), np.cumsum(isi, axis=2)], axis=2)
+    n = len(onsets)
+    n_ev = np.array([len(o) for o in onsets], np.int64)
+    E = int(n_ev.sum())
+    if E == 0:
+        return [np.zeros(0) for _ in range(n)]
+    on = np.concatenate(onsets)
+    if p < 1:
+        size = np.minimum(_draw(k_size, E, "geometric", p), bmax).astype(np.int64)
     else:
-        offsets = np.zeros((n, n_events, 1))
-    length = np.take_along_axis(offsets, (size - 1)[:, :, None].astype(np.int64), axis=2)[:, :, 0]
-    starts = np.empty_like(onsets)
-    prev_end = np.full(n, -np.inf)
-    for k in range(n_events):
-        start = np.maximum(onsets[:, k], prev_end + refractory_s)
-        starts[:, k] = start
-        prev_end = start + length[:, k]
-    times = starts[:, :, None] + offsets
-    j = np.arange(bmax)[None, None, :]
-    keep = (j < size[:, :, None]) & np.isfinite(starts)[:, :, None] & (times < duration_s)
-    return np.where(keep, times, np.inf).reshape(n, -1)
+        size = np.ones(E, np.int64)
+    S = int(size.sum())
+    e = _draw(k_isi, S, "exponential").astype(np.float64)
+    first = _segment_starts(size)  # first spike of each burst in the flat spike arrays
+    j = np.arange(S) - np.repeat(first, size)  # index of each spike inside its burst
+    e[j == 0] = 0.0
+    cs = np.cumsum(e)
+    seg = cs - np.repeat(cs[first], size)  # Σ of the burst's exponentials up to this spike
+    offset = refractory_s * j + (isi_s - refractory_s) * seg
+    length = offset[first + size - 1]  # from the first to the last spike of each burst
+    # non-overlap, per cell (cumulative max restarted at every cell)
+    ev_first = _segment_starts(n_ev)
+    step = length + refractory_s
+    cc = np.cumsum(step)
+    C = cc - step - np.repeat(np.concatenate([[0.0], cc])[ev_first], n_ev)  # Σ_{j<k} in-cell
+    u = on - C
+    cell_of_ev = np.repeat(np.arange(n), n_ev)
+    # cummax per cell: offset each cell's block so that blocks cannot leak into the next one
+    big = (np.abs(u).max() + 1.0) * 2.0
+    shifted = u + cell_of_ev * big
+    start = C + (np.maximum.accumulate(shifted) - cell_of_ev * big)
+    t = np.repeat(start, size) + offset
+    cell = np.repeat(cell_of_ev, size)
+    keep = t < duration_s
+    t, cell = t[keep], cell[keep]
+    counts = np.bincount(cell, minlength=n)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return [t[bounds[i] : bounds[i + 1]] for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------
