@@ -85,14 +85,24 @@ def _scan_two_ar1(w_d, w_r, g_d, g_r):
     return out
 
 
-@jax.jit
-def _transients_jit(w_d, w_r, g_d, g_r):
-    return _scan_two_ar1(w_d, w_r, g_d, g_r).T
+def _scatter(flat, wd, wr, n_frames: int, n_cells: int):
+    """Per-frame inputs, frame-major ``(n_frames, n_cells)``, from per-spike weights at flat
+    indices ``frame·n_cells + cell`` (the dump slot ``n_frames·n_cells`` is dropped)."""
+    size = (n_frames + 1) * n_cells
+    Wd = jnp.zeros(size, jnp.float32).at[flat].add(wd)[: n_frames * n_cells]
+    Wr = jnp.zeros(size, jnp.float32).at[flat].add(wr)[: n_frames * n_cells]
+    return Wd.reshape(n_frames, n_cells), Wr.reshape(n_frames, n_cells)
+
+
+@partial(jax.jit, static_argnames=("n_frames", "n_cells"))
+def _transients_jit(flat, wd, wr, g_d, g_r, *, n_frames: int, n_cells: int):
+    return _scan_two_ar1(*_scatter(flat, wd, wr, n_frames, n_cells), g_d, g_r).T
 
 
 def _influx(times_s, n_frames: int, frame_rate_hz: float, tau_rise_s, tau_decay_s, spike_weights):
-    """Per-frame inputs of the two AR(1) recursions, frame-major ``(n_frames, n_cells)`` float32,
-    and their coefficients ``(n_cells,)``."""
+    """Per-spike inputs of the two AR(1) recursions: flat frame-major indices and weights
+    (padded to a multiple of 65,536 so that few shapes are compiled), and the recursion
+    coefficients ``(n_cells,)``."""
     t = np.atleast_2d(np.asarray(times_s, dtype=np.float64))
     n_cells = t.shape[0]
     f = float(frame_rate_hz)
@@ -101,10 +111,10 @@ def _influx(times_s, n_frames: int, frame_rate_hz: float, tau_rise_s, tau_decay_
     if np.any(tr < 0) or np.any(td <= tr):
         raise ValueError("need 0 <= tau_rise_s < tau_decay_s for every cell")
     idx, phase = frame_index(t, n_frames, f)
-    lag = (1.0 - phase) / f  # time from the spike to the end of its frame (s)
     valid = idx < n_frames
-    w = np.ones_like(t) if spike_weights is None else np.asarray(spike_weights, np.float64)
-    w = np.where(valid, w, 0.0)
+    rows, cols = np.nonzero(valid)
+    lag = (1.0 - phase[rows, cols]) / f  # time from the spike to the end of its frame (s)
+    w = 1.0 if spike_weights is None else np.asarray(spike_weights, np.float64)[rows, cols]
     peak = np.array(
         [
             1.0
@@ -113,22 +123,24 @@ def _influx(times_s, n_frames: int, frame_rate_hz: float, tau_rise_s, tau_decay_
             for r, d in zip(tr, td, strict=True)
         ]
     )
-    w = w / peak[:, None]
+    w = w / peak[rows]
     safe_tr = np.where(tr > 0, tr, 1.0)
-    wd = w * np.exp(-lag / td[:, None])
-    wr = np.where(tr[:, None] > 0, w * np.exp(-lag / safe_tr[:, None]), 0.0)
-    flat = (idx * n_cells + np.arange(n_cells)[:, None]).ravel()  # frame-major
-    size = (n_frames + 1) * n_cells
-    Wd = np.bincount(flat, weights=wd.ravel(), minlength=size)[: n_frames * n_cells]
-    Wr = np.bincount(flat, weights=wr.ravel(), minlength=size)[: n_frames * n_cells]
+    wd = w * np.exp(-lag / td[rows])
+    wr = np.where(tr[rows] > 0, w * np.exp(-lag / safe_tr[rows]), 0.0)
+    flat = idx[rows, cols] * n_cells + rows
+    m = len(flat)
+    padded = max(65536, -(-m // 65536) * 65536)
+    dump = n_frames * n_cells
+    flat = np.concatenate([flat, np.full(padded - m, dump)]).astype(np.int32)
+    wd = np.concatenate([wd, np.zeros(padded - m)]).astype(np.float32)
+    wr = np.concatenate([wr, np.zeros(padded - m)]).astype(np.float32)
     gd = np.exp(-1.0 / (f * td))
     gr = np.where(tr > 0, np.exp(-1.0 / (f * safe_tr)), 0.0)
-    return (
-        jnp.asarray(Wd.reshape(n_frames, n_cells), jnp.float32),
-        jnp.asarray(Wr.reshape(n_frames, n_cells), jnp.float32),
-        jnp.asarray(gd, jnp.float32),
-        jnp.asarray(gr, jnp.float32),
-    )
+    if (n_frames + 1) * n_cells >= 2**31:
+        raise ValueError(
+            f"{n_cells} cells × {n_frames} frames is too large for one call: chunk the cells"
+        )
+    return flat, wd, wr, gd.astype(np.float32), gr.astype(np.float32)
 
 
 def calcium_transients(
@@ -153,11 +165,9 @@ def calcium_transients(
     Returns:
         ``(n_cells, n_frames)`` float32; an isolated spike peaks at its weight.
     """
-    return np.asarray(
-        _transients_jit(
-            *_influx(times_s, n_frames, frame_rate_hz, tau_rise_s, tau_decay_s, spike_weights)
-        )
-    )
+    n_cells = np.atleast_2d(np.asarray(times_s)).shape[0]
+    args = _influx(times_s, n_frames, frame_rate_hz, tau_rise_s, tau_decay_s, spike_weights)
+    return np.asarray(_transients_jit(*args, n_frames=n_frames, n_cells=n_cells))
 
 
 @dataclass(frozen=True)
@@ -271,10 +281,25 @@ class CalciumRecording:
         )
 
 
-@partial(jax.jit, static_argnames=("ind",))
-def _pipeline(w_d, w_r, g_d, g_r, amp, np_add, knots, i0, frac, key_noise, ind: Indicator):
+@partial(jax.jit, static_argnames=("ind", "n_frames", "n_cells"))
+def _pipeline(
+    flat,
+    wd,
+    wr,
+    g_d,
+    g_r,
+    amp,
+    np_add,
+    knots,
+    i0,
+    frac,
+    key_noise,
+    ind: Indicator,
+    n_frames: int,
+    n_cells: int,
+):
     """Calcium → ΔF/F → + neuropil + drift, and the unit shot-like noise, in one XLA program."""
-    calcium = _scan_two_ar1(w_d, w_r, g_d, g_r).T
+    calcium = _scan_two_ar1(*_scatter(flat, wd, wr, n_frames, n_cells), g_d, g_r).T
     clean = fluorescence(calcium, ind) * amp[:, None]
     drift = interpolate_knots(knots, i0, frac)
     base = clean + np_add[None, :] + drift
@@ -383,6 +408,8 @@ def simulate_calcium(
         *drift,
         k_noise,
         ind,
+        n_frames,
+        n_cells,
     )
     calcium, clean, base, unit, d_base, d_unit = (
         np.asarray(x) for x in (calcium, clean, base, unit, d_base, d_unit)

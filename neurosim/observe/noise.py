@@ -73,7 +73,7 @@ def calibrate_noise_sigma(
     rtol: float = 2e-3,
     max_iter: int = 8,
     limit: int = 16384,
-    full_passes: int = 4,
+    full_passes: int = 2,
     diffs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale per cell so that ``base + σ·unit_noise`` has noise level ``target_nu``.
@@ -107,25 +107,48 @@ def calibrate_noise_sigma(
     unit_noise = np.asarray(unit_noise, np.float32)
     scale = 100.0 / math.sqrt(frame_rate_hz)
     n = base.shape[1]
-    cols = np.arange(0, n - 1, max(1, (n - 1) // limit))
-    db = base[:, cols + 1] - base[:, cols]
-    du = unit_noise[:, cols + 1] - unit_noise[:, cols]
+    dB, dU = diffs if diffs is not None else (np.diff(base, axis=1), np.diff(unit_noise, axis=1))
+    step = max(1, (n - 1) // limit)
+    db, du = dB[:, ::step], dU[:, ::step]  # every k-th difference (views)
     b = scale * _median_abs(du).astype(np.float64)
     b = np.where(b > 0, b, 1e-12)
     sigma = np.full(base.shape[0], target_nu) / b
 
-    def update(nu, sigma, b):
-        a2 = np.maximum(nu**2 - (b * sigma) ** 2, 0.0)
-        return np.sqrt(np.maximum(target_nu**2 - a2, 0.0)) / b
+    def model_step(nu, sigma):
+        """ν(σ)² ≈ a² + b²σ², with a re-estimated at the current point; where the signal makes
+        ν smaller than the noise alone would (a² < 0), scale σ by target/ν instead."""
+        a2 = nu**2 - (b * sigma) ** 2
+        model = np.sqrt(np.maximum(target_nu**2 - np.maximum(a2, 0.0), 0.0)) / b
+        return np.where(a2 > 0, model, sigma * target_nu / np.maximum(nu, 1e-12))
 
+    def secant_step(nu, sigma, nu_prev, sigma_prev):
+        """Secant on ν(σ) − target, falling back to the model where it is not safe."""
+        fallback = model_step(nu, sigma)
+        dn, ds = nu - nu_prev, sigma - sigma_prev
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = dn / ds
+            sec = sigma - (nu - target_nu) / slope
+        ok = np.isfinite(sec) & (slope > 0) & (sec > 0.5 * sigma) & (sec < 2.0 * sigma)
+        return np.where(ok, sec, fallback), np.where(ok & (slope > 0), slope, np.nan)
+
+    def done(nu, sigma):
+        return (np.abs(nu / target_nu - 1) < rtol) | (sigma == 0)
+
+    # on every k-th frame difference: secant iterations (superlinear on this piecewise-linear ν)
+    nu_prev = sigma_prev = None
+    slope = np.full(sigma.shape, np.nan)
     for _ in range(max_iter):
         nu = scale * _median_abs(db + sigma[:, None].astype(np.float32) * du, overwrite=True)
-        if np.all((np.abs(nu / target_nu - 1) < rtol) | (sigma == 0)):
+        if np.all(done(nu, sigma)):
             break
-        sigma = update(nu, sigma, b)
-    # then on every frame: measure, stop when within rtol, else correct (a few passes at most)
-    dB, dU = diffs if diffs is not None else (np.diff(base, axis=1), np.diff(unit_noise, axis=1))
+        if nu_prev is None:
+            new = model_step(nu, sigma)
+        else:
+            new, s_new = secant_step(nu, sigma, nu_prev, sigma_prev)
+            slope = np.where(np.isfinite(s_new), s_new, slope)
+        nu_prev, sigma_prev, sigma = nu, sigma, np.where(done(nu, sigma), sigma, new)
 
+    # then on every frame: measure, correct with the subset's slope, measure again
     def measure(rows, sig):
         return scale * _median_abs(
             dB[rows] + sig[:, None].astype(np.float32) * dU[rows], overwrite=True
@@ -134,9 +157,11 @@ def calibrate_noise_sigma(
     every = np.arange(base.shape[0])
     for _ in range(full_passes):
         nu = measure(every, sigma)
-        if np.all((np.abs(nu / target_nu - 1) < rtol) | (sigma == 0)):
+        if np.all(done(nu, sigma)):
             break
-        sigma = update(nu, sigma, b)
+        lin = sigma - (nu - target_nu) / slope
+        ok = np.isfinite(lin) & (lin > 0.5 * sigma) & (lin < 2.0 * sigma)
+        sigma = np.where(done(nu, sigma), sigma, np.where(ok, lin, model_step(nu, sigma)))
     else:
         nu = measure(every, sigma)
     # the model can stall on short traces (the median of few differences moves in jumps):
