@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from . import hh as hh
 from . import observe as observe
+from . import ring as ring
 from .hh import (
     OU as OU,
 )
@@ -44,3 +45,10 @@ from .observe import poisson_spike_times as poisson_spike_times
 from .observe import simulate_calcium as simulate_calcium
 from .observe import simulate_lfp as simulate_lfp
 from .parallel import use_cpu_cores as use_cpu_cores
+from .ring import RingParams as RingParams
+from .ring import RingResult as RingResult
+from .ring import SynapticCurrents as SynapticCurrents
+from .ring import reliability_experiment as reliability_experiment
+from .ring import ring_params as ring_params
+from .ring import ring_synaptic_currents as ring_synaptic_currents
+from .ring import simulate_ring as simulate_ring

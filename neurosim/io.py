@@ -28,12 +28,15 @@ def check_output_path(
 ) -> Path:
     """Validate an output path before any work is done.
 
+    The parent folder is created if needed.
+
     Raises:
         ValueError: the suffix is not one of ``suffixes``.
         FileExistsError: the file exists and ``overwrite`` is false.
-        FileNotFoundError: the parent folder does not exist.
     """
     path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"output {str(path)!r} is a folder; give a file name")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValueError(f"output file {str(path)!r} should end in one of {', '.join(suffixes)}")
     if path.exists() and not overwrite:
@@ -41,8 +44,7 @@ def check_output_path(
             f"output file {str(path)!r} exists; pass --overwrite to replace it "
             "(nothing was written)"
         )
-    if not path.parent.exists():
-        raise FileNotFoundError(f"output folder {str(path.parent)!r} does not exist")
+    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -74,6 +74,7 @@ def test_rejected_candidates_really_spike(tmp_path):
 
 
 def test_same_seed_same_file_whatever_the_chunk(tmp_path):
+    """Chunking changes only float round-off (batch shapes differ), never which traces are kept."""
     a = hv.generate_hh_voltage(
         tmp_path / "a.h5", hv.HHVoltageConfig(**SMALL, chunk=5), progress=False
     )
@@ -81,8 +82,11 @@ def test_same_seed_same_file_whatever_the_chunk(tmp_path):
         tmp_path / "b.h5", hv.HHVoltageConfig(**SMALL, chunk=64), progress=False
     )
     with h5py.File(a) as fa, h5py.File(b) as fb:
-        for k in ("X", "Y", "X_test", "Y_test"):
+        for k in ("X", "X_test"):
             np.testing.assert_array_equal(fa[k][()], fb[k][()])
+        for k in ("Y", "Y_test"):
+            np.testing.assert_allclose(fa[k][()], fb[k][()], atol=1e-4)
+        assert fa.attrs["candidates"] == fb.attrs["candidates"]
     c = hv.generate_hh_voltage(
         tmp_path / "c.h5", hv.HHVoltageConfig(**{**SMALL, "seed": 4}), progress=False
     )

@@ -6,8 +6,10 @@ sample per 1 ms. Alignment (no delay): ``Y[k]`` is the voltage at the *end* of t
 during which ``X[k]`` was applied, so it depends on ``X[0..k]``. Every trace starts at rest with
 I(0) = 0. Traces with a spike (an upward crossing of 0 mV, checked at every integration step) are
 rejected whole and redrawn: candidate traces are numbered, each has its own random stream, and
-the first spike-free candidates in order are kept. The result is therefore the same for a seed
-whatever the chunk size, and an interrupted run resumes where it stopped.
+the first spike-free candidates in order are kept. The currents X are therefore the same for a
+seed whatever the chunk size or number of devices (Y agrees to float32 round-off; the file is
+bit-for-bit the same for the same seed and settings), and an interrupted run resumes where it
+stopped.
 """
 
 from __future__ import annotations

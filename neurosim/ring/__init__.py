@@ -6,10 +6,14 @@ Public API: :func:`ring_params` (presets ``fig1``, ``fig2``, ``fig3``), :class:`
 See ``docs/ring.md``.
 """
 
+from .currents import SynapticCurrents as SynapticCurrents
+from .currents import ring_synaptic_currents as ring_synaptic_currents
 from .presets import PRESETS as PRESETS
 from .presets import RingParams as RingParams
 from .presets import ring_params as ring_params
 from .recording import spike_count_slide as spike_count_slide
 from .recording import synchrony_index as synchrony_index
+from .reliability import ReliabilityResult as ReliabilityResult
+from .reliability import reliability_experiment as reliability_experiment
 from .simulate import RingResult as RingResult
 from .simulate import simulate_ring as simulate_ring

@@ -192,6 +192,20 @@ def _run_jit(dyn, seeds, v0, *, st, rec, lanes, sweep):
     return jax.vmap(one_set)(dyn) if sweep else one_set(dyn)
 
 
+def _place(a: np.ndarray):
+    """Put a per-trial array on the devices: split along trials when several CPU devices can
+    each take at least ``_LANES_MIN`` trials (see :func:`neurosim.use_cpu_cores`)."""
+    devices = jax.devices()
+    k = len(devices)
+    if k > 1 and a.shape[0] % k == 0 and a.shape[0] // k >= _LANES_MIN:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.asarray(devices), ("trials",))
+        spec = PartitionSpec("trials", *([None] * (a.ndim - 1)))
+        return jax.device_put(a, NamedSharding(mesh, spec))
+    return jnp.asarray(a)
+
+
 def _check_record_every(
     name: str, every_ms: float | None, dt_ms: float, n_steps: int
 ) -> int | None:
@@ -236,7 +250,7 @@ def simulate_ring(
         params: :class:`RingParams` or a preset name (``"fig1"``, ``"fig2"``, ``"fig3"``).
             Numeric fields given as 1-D arrays run a parameter sweep (vmapped, same trial seeds
             for every set): a list of results comes back, one per set.
-        key: JAX PRNG key.
+        key: JAX PRNG key (may be None when ``seeds`` are given).
         duration_ms: simulated time (a multiple of ``bin_ms``).
         n_trials: number of trials.
         bin_ms: width of the count bins (a multiple of dt).
@@ -307,6 +321,8 @@ def simulate_ring(
     n = p.n_per_type
 
     if seeds is None:
+        if key is None:
+            raise ValueError("simulate_ring needs key=jax.random.key(...) (or explicit seeds=)")
         seeds = np.asarray(rng.trial_seeds(key, n_trials, trial_offset))
     else:
         seeds = np.asarray(seeds, np.uint32)

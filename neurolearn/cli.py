@@ -1,0 +1,277 @@
+"""The ``neurolearn`` command line: train, evaluate, predict, score, list tasks.
+
+Thin: every command calls a library function (:func:`neurolearn.train.train_and_evaluate`,
+:func:`~neurolearn.train.evaluate_run`, :func:`~neurolearn.predict.predict_file`,
+:func:`neurolearn.metrics.spikefinder_scores`). ``neurolearn CMD --help`` describes each option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from . import __version__
+from .train import NonFiniteLossError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def _json_value(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _print_metrics(metrics: dict, units: dict) -> None:
+    for split, values in metrics.items():
+        parts = []
+        for k, v in values.items():
+            u = units.get(k, "")
+            parts.append(f"{k} {v:.4g}{' ' + u if u and k != 'loss' else ''}")
+        print(f"{split:>5}: " + ", ".join(parts))
+
+
+def _cmd_tasks(args) -> int:
+    from .config import config_to_dict
+    from .tasks import all_tasks, get
+
+    if args.name:
+        task = get(args.name)
+        defaults = config_to_dict(task.Config())
+        if args.json:
+            print(json.dumps({"name": task.name, "description": task.description,
+                              "dataset": task.dataset, "config": defaults}, indent=2))
+            return 0
+        print(f"{task.name}: {task.description}")
+        print(f"data: a {task.dataset!r} dataset (neurosim generate {task.dataset} --help)")
+        print(f"monitor: {task.monitor[0]} ({task.monitor[1]})")
+        print("config keys (--config KEY=VALUE) and defaults:")
+        width = max(len(k) for k in defaults)
+        for k, v in defaults.items():
+            print(f"  {k:<{width}}  {json.dumps(v)}")
+        return 0
+    tasks = all_tasks()
+    if args.json:
+        print(json.dumps({n: {"description": t.description, "dataset": t.dataset}
+                          for n, t in tasks.items()}, indent=2))
+        return 0
+    width = max(len(n) for n in tasks)
+    for name, t in tasks.items():
+        print(f"{name:<{width}}  {t.description}  [data: neurosim generate {t.dataset}]")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .config import parse_overrides
+    from .tasks import get
+    from .train import train_and_evaluate
+
+    task = get(args.task)
+    overrides = parse_overrides(args.config)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    result = train_and_evaluate(task, overrides, data=args.data, workdir=args.out,
+                                resume=args.resume,
+                                progress=not (args.no_progress or args.quiet),
+                                log=None if args.quiet else print)
+    if not args.quiet:
+        print(f"final metrics ({'best' if result.best_epoch else 'last'} epoch "
+              f"{result.best_epoch}):")
+        _print_metrics(result.metrics, task.units)
+        print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .checkpoints import write_json_atomic
+    from .train import evaluate_run
+
+    out = evaluate_run(args.run, args.data, which=args.checkpoint)
+    if args.out:
+        from neurosim.io import check_output_path
+
+        check_output_path(args.out, overwrite=True, suffixes=(".json",))
+        write_json_atomic(args.out, out)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        which, epoch = out["checkpoint"]
+        print(f"{out['run']} ({which} checkpoint, epoch {epoch}) on {out['data']}:")
+        _print_metrics(out["metrics"], out["units"])
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .predict import predict_file
+
+    out = predict_file(args.run, args.input, args.out, key=args.key, frame_rate=args.frame_rate,
+                       overwrite=args.overwrite, which=args.checkpoint)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from neurosim.spikefinder import read_table
+
+    from .metrics import spikefinder_scores
+
+    truth = read_table(args.truth)
+    pred = read_table(args.prediction)
+    if len(truth) != len(pred):
+        raise ValueError(f"{args.truth!r} has {len(truth)} cells (columns) but "
+                         f"{args.prediction!r} has {len(pred)}; score needs the same cells")
+    scores = spikefinder_scores(truth, pred, downsample=args.downsample)
+    if args.json:
+        d = scores.to_json()
+        print(json.dumps({"cells": [_json_value(r) for r in d["cells"]],
+                          "mean": _json_value(d["mean"])}))
+        return 0
+    hz = 100.0 / args.downsample
+    print(f"Spikefinder correlation ({args.downsample}-frame bins, {hz:g} Hz at 100 Hz frames)")
+    for i, r in enumerate(scores.cells):
+        print(f"cell {i}: {r:.4f}")
+    print(f"mean: {scores.mean:.4f}   median: {scores.median:.4f}   ({len(scores.cells)} cells)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurolearn",
+        description="Train, evaluate and apply neural-network models to neurosim datasets and "
+        "real recordings; score spike-rate predictions.",
+    )
+    parser.add_argument("--version", action="version", version=f"neurolearn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("tasks", help="list the learning tasks, or show one task's config",
+                       description="List the learning tasks and the dataset each one needs; "
+                       "with a NAME, show that task's config keys and defaults.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a task to describe")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser(
+        "train", help="train a task's model on a dataset, writing a run folder",
+        description="Train TASK's model on a dataset file. Writes RUN_DIR: config, "
+        "normalisation, orbax checkpoints (latest and best), metrics history (CSV/JSONL), "
+        "curves.png, examples.png, report.md. Interrupted or diverged runs keep their last good "
+        "checkpoint; continue with --resume. `neurolearn tasks` lists the tasks.",
+        epilog="example: neurolearn train hh-voltage --data hh.h5 --epochs 20 --out runs/hh",
+    )
+    p.add_argument("task", metavar="TASK", help="task name (see `neurolearn tasks`)")
+    p.add_argument("--data", required=True, metavar="FILE", help="dataset file (.h5, or a "
+                   "Spikefinder-layout N.train.calcium.csv for calcium tasks)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR",
+                   help="run folder to create (must be new or empty unless --resume)")
+    p.add_argument("--config", nargs="+", action="extend", metavar="KEY=VALUE",
+                   help="config changes: KEY=VALUE pairs (values are JSON: 3, 1e-3, true, "
+                   "[4,8]), a JSON object, or a .json file; `neurolearn tasks TASK` lists the "
+                   "keys and defaults")
+    p.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides --config)")
+    p.add_argument("--seed", type=_nonneg_int, help="random seed (overrides --config; default 0)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in RUN_DIR from its latest checkpoint (only epochs, "
+                   "patience and other run-length settings may change)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors (no progress bars either)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "evaluate", help="metrics of a trained run on a dataset file",
+        description="Reload RUN_DIR's model and report its metrics on FILE: the validation "
+        "split (made exactly as in training) and the test arrays, normalised with the run's "
+        "saved normalisation. FILE must be the kind of dataset the run's task uses.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="a run folder written by `neurolearn train`")
+    p.add_argument("--data", required=True, metavar="FILE", help="dataset file")
+    p.add_argument("--checkpoint", choices=("best", "latest"),
+                   help="which weights (default: those the run reported with)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", metavar="FILE.json", help="also write the metrics to this JSON file")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "predict", help="apply a trained run to new inputs",
+        description="Predict with RUN_DIR's model. HDF5 in (an (N, T, C) array, default key "
+        "from the task, e.g. X) gives HDF5 out (Y_pred). A Spikefinder-layout CSV in (header "
+        "0,1,…, one column per trace) gives the same layout out, one value per input frame.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="a run folder written by `neurolearn train`")
+    p.add_argument("--input", required=True, metavar="FILE", help=".h5 or .csv/.csv.gz")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file (same family)")
+    p.add_argument("--key", help="HDF5 array to read (default: the task's input, e.g. X)")
+    p.add_argument("--frame-rate", type=_positive_float, metavar="HZ",
+                   help="the input's frame rate, checked against the model's")
+    p.add_argument("--checkpoint", choices=("best", "latest"),
+                   help="which weights (default: those the run reported with)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "score", help="Spikefinder correlation of predicted vs true spikes",
+        description="Score a prediction against ground truth, both in the Spikefinder layout "
+        "(header 0,1,…; one column per cell; 100 Hz frames): per cell, drop NaN frames, sum "
+        "non-overlapping bins of 4 frames (25 Hz), Pearson r. Prints each cell's r and the "
+        "mean (the paper's summary) and median (the leaderboard's).",
+    )
+    p.add_argument("truth", metavar="TRUTH.csv", help="true spike counts (.csv or .csv.gz)")
+    p.add_argument("prediction", metavar="PRED.csv", help="predicted rates, same cells")
+    p.add_argument("--downsample", type=_positive_int, default=4, metavar="K",
+                   help="frames per bin (4 → 25 Hz, 8 → 12.5 Hz, 16 → 6.25 Hz; default 4)")
+    p.add_argument("--json", action="store_true",
+                   help='print exactly {"cells": [r per cell, in column order], "mean": r} '
+                   "(an undefined r is null)")
+    p.set_defaults(func=_cmd_score)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, KeyError, FileExistsError, FileNotFoundError, NonFiniteLossError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"neurolearn: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurolearn: interrupted; the last checkpoint is kept (train: run the same command "
+              "with --resume to continue)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

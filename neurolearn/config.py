@@ -1,0 +1,234 @@
+"""Typed training configs and how the command line changes them.
+
+Every task's config is a dataclass extending :class:`TrainConfig` (the engine's settings:
+optimiser, schedule, epochs, early stopping, seed, batching). Defaults reproduce the task's
+documented experiment. ``--config`` takes a JSON file, a JSON object, or ``key=value`` pairs
+(values parsed as JSON, else as text): ``--config learning_rate=3e-4 channels=[4,8,16]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainConfig", "parse_overrides", "make_config", "config_to_dict", "config_diff",
+           "monitor_mode"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Engine settings shared by every task.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: examples per optimiser step.
+        learning_rate: peak learning rate.
+        optimizer: ``"adam"``, ``"adamw"`` (with ``weight_decay``) or ``"sgd"`` (with
+            ``momentum``).
+        weight_decay: decoupled weight decay of adamw.
+        momentum: SGD momentum (0: plain SGD).
+        schedule: ``"constant"``; ``"cosine"`` (to 0 at the last epoch); ``"warmup_cosine"``
+            (linear warm-up over ``warmup_epochs``, then cosine); ``"exponential"`` (times
+            ``decay_rate`` every ``decay_epochs``).
+        warmup_epochs, decay_rate, decay_epochs: schedule parameters.
+        clip_norm: clip gradients to this global norm (None: no clipping).
+        patience: stop after this many epochs without improvement of the monitored metric
+            (None: never stop early).
+        min_delta: smallest change that counts as an improvement.
+        monitor: metric for early stopping and the best checkpoint (None: the task's).
+        monitor_mode: ``"min"`` or ``"max"`` (None: the task's for its own metric; otherwise
+            "max" for accuracies, AUCs, F1, R², explained variance and correlations, else
+            "min").
+        restore_best: evaluate, report and predict with the best epoch's weights (else the last).
+        seed: everything random (initialisation, split, order, dropout) derives from it.
+        eval_batch_size: examples per evaluation call.
+        steps_per_call: training steps per compiled call (``lax.scan``); larger means less
+            Python overhead, a coarser progress bar.
+        device_budget_mb: most MB of training data to place on the device (None: automatic).
+        checkpoint_every: epochs between "latest" checkpoints (the best is saved when it
+            improves).
+    """
+
+    epochs: int = 100
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    decay_rate: float = 0.1
+    decay_epochs: float = 10.0
+    clip_norm: float | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
+    monitor: str | None = None
+    monitor_mode: str | None = None
+    restore_best: bool = True
+    seed: int = 0
+    eval_batch_size: int = 256
+    steps_per_call: int = 64
+    device_budget_mb: float | None = None
+    checkpoint_every: int = 1
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_batch_size", "steps_per_call",
+                     "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config {name} must be >= 1, got {getattr(self, name)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"config learning_rate must be > 0, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"config optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"config schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"config patience must be >= 1 or null, got {self.patience}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"config clip_norm must be > 0 or null, got {self.clip_norm}")
+        if self.seed < 0:
+            raise ValueError(f"config seed must be >= 0, got {self.seed}")
+        if self.monitor_mode not in (None, "min", "max"):
+            raise ValueError(f"config monitor_mode must be min, max or null, got "
+                             f"{self.monitor_mode!r}")
+        if self.decay_epochs <= 0 or self.decay_rate <= 0:
+            raise ValueError("config decay_epochs and decay_rate must be > 0")
+
+
+# Settings that may differ when a run is resumed (they change how long it trains, not what).
+RESUMABLE_CHANGES = ("epochs", "patience", "min_delta", "steps_per_call", "eval_batch_size",
+                     "device_budget_mb", "checkpoint_every")
+
+
+def config_to_dict(cfg) -> dict[str, Any]:
+    return {f.name: (list(v) if isinstance(v := getattr(cfg, f.name), tuple) else v)
+            for f in dataclasses.fields(cfg)}
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """Convert a JSON value to the field's type, or raise ValueError naming the field."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(name, value, a)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(errors[0] if errors else f"config {name}: bad value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config {name} must be a list, got {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_coerce(name, v, item) for v in value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueError(f"config {name} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ValueError(f"config {name} must be an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"config {name} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"config {name} must be text, got {value!r}")
+        return value
+    return value
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``--config`` arguments → a dict: JSON files, JSON objects and ``key=value`` pairs, later
+    ones winning."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        text = item.strip()
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"--config {item!r} is not valid JSON: {e}") from None
+            out.update(obj)
+        elif "=" in text:
+            k, v = text.split("=", 1)
+            try:
+                out[k.strip()] = json.loads(v)
+            except json.JSONDecodeError:
+                out[k.strip()] = v
+        elif text.endswith(".json"):
+            path = Path(text)
+            if not path.exists():
+                raise FileNotFoundError(f"config file {text!r} does not exist")
+            try:
+                obj = json.loads(path.read_text())
+            except json.JSONDecodeError as e:
+                raise ValueError(f"config file {text!r} is not valid JSON: {e}") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"config file {text!r} should hold a JSON object")
+            out.update(obj)
+        else:
+            raise ValueError(
+                f"--config {item!r}: expected KEY=VALUE, a JSON object or a .json file"
+            )
+    return out
+
+
+def make_config(config_cls: type, overrides: dict[str, Any] | None = None, *,
+                base: dict[str, Any] | None = None):
+    """Build a config from defaults, then ``base`` (e.g. a saved run), then ``overrides``.
+
+    Raises:
+        ValueError: an unknown key (the message lists the valid ones) or a bad value.
+    """
+    hints = typing.get_type_hints(config_cls)
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    values: dict[str, Any] = {}
+    for source in (base or {}, overrides or {}):
+        unknown = sorted(set(source) - set(names))
+        if unknown:
+            raise ValueError(
+                f"unknown config key(s) {unknown} for {config_cls.__name__}; valid keys: "
+                f"{', '.join(names)}"
+            )
+        for k, v in source.items():
+            values[k] = _coerce(k, v, hints[k])
+    return config_cls(**values)
+
+
+def config_diff(a, b) -> dict[str, tuple[Any, Any]]:
+    """``{field: (a value, b value)}`` for every field that differs."""
+    da, db = config_to_dict(a), config_to_dict(b)
+    return {k: (da[k], db.get(k)) for k in da if da[k] != db.get(k)}
+
+
+_HIGHER_IS_BETTER = ("accuracy", "auc", "f1", "r2", "explained_variance", "corr", "precision",
+                     "recall")
+
+
+def monitor_mode(monitor: str, task_monitor: tuple[str, str], cfg) -> str:
+    """Whether smaller (``"min"``) or larger (``"max"``) values of ``monitor`` are better."""
+    if cfg.monitor_mode:
+        return cfg.monitor_mode
+    if monitor == task_monitor[0]:
+        return task_monitor[1]
+    return "max" if any(s in monitor for s in _HIGHER_IS_BETTER) else "min"

@@ -1,0 +1,3 @@
+"""Models (Flax NNX): one concept per module."""
+
+from .cnn import ConvNet1D as ConvNet1D

@@ -1,0 +1,160 @@
+"""Figures and the Markdown report of a run folder."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoints import RunFolder, write_text_atomic
+from .config import config_to_dict
+
+__all__ = ["plot_curves", "write_report"]
+
+
+def _num(v) -> float:
+    return float("nan") if v is None or v == "" else float(v)
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | Path, *, monitor: str,
+                units: dict[str, str], best_epoch: int | None = None, title: str = "",
+                references: dict[str, float] | None = None) -> None:
+    """Loss (train objective, validation loss; log scale) and the monitored metric per epoch,
+    with ``references`` (e.g. baselines' values of the same metric) as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = np.array([r["epoch"] for r in history])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for key, label, style in (("loss", "training objective (incl. penalty)", "-o"),
+                              ("train_data_loss", "training loss", "-"),
+                              ("val_loss", "validation loss", "-s")):
+        y = np.array([_num(r.get(key)) for r in history])
+        ok = np.isfinite(y) & (y > 0)
+        if ok.any():
+            a.plot(ep[ok], y[ok], style, ms=3, lw=1.2, label=label)
+    a.set_yscale("log")
+    a.set_xlabel("epoch")
+    a.set_ylabel(f"loss ({units.get('loss', '')})" if units.get("loss") else "loss")
+    a.legend(fontsize=8)
+    a.grid(alpha=0.3, which="both")
+    y = np.array([_num(r.get(monitor)) for r in history])
+    metric = monitor.removeprefix("val_")
+    b.plot(ep, y, "-o", ms=3, color="tab:green", label=monitor)
+    if best_epoch:
+        sel = ep == best_epoch
+        if sel.any():
+            b.plot(ep[sel], y[sel], "*", ms=14, color="tab:red",
+                   label=f"best: epoch {best_epoch}, {y[sel][0]:.4g}")
+    for (label, value), ls in zip((references or {}).items(), ("--", ":", "-.", "--"),
+                                  strict=False):
+        if value is not None and np.isfinite(value):
+            b.axhline(value, color="0.4", ls=ls, lw=1.0, label=f"{label}: {value:.4g}")
+    unit = units.get(metric, "")
+    b.set_xlabel("epoch")
+    b.set_ylabel(f"{monitor} ({unit})" if unit else monitor)
+    finite = y[np.isfinite(y)]
+    if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
+        b.set_yscale("log")
+    b.legend(fontsize=8, loc="best")
+    b.grid(alpha=0.3, which="both")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _metric_table(rows: dict[str, dict[str, float]], units: dict[str, str]) -> str:
+    names: list[str] = []
+    for m in rows.values():
+        names += [k for k in m if k not in names]
+    head = "| | " + " | ".join(
+        f"{n} ({units[n]})" if units.get(n) else n for n in names) + " |"
+    sep = "|---" * (len(names) + 1) + "|"
+    body = "\n".join(f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |"
+                     for label, m in rows.items())
+    return "\n".join([head, sep, body])
+
+
+def _device(info: dict[str, Any]) -> str:
+    d = info.get("device", {})
+    n = d.get("device_count", "?")
+    return f"{d.get('device', '?')} ({d.get('backend', '?')}, {n} device(s))"
+
+
+def _normalisation_text(folder: RunFolder) -> str:
+    import json
+
+    try:
+        d = json.loads(folder.normalisation_json.read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    parts = []
+    for k in ("x", "y"):
+        if d.get(k):
+            mean = ", ".join(f"{v:.4g}" for v in d[k]["mean"])
+            std = ", ".join(f"{v:.4g}" for v in d[k]["std"])
+            parts.append(f"{k}: mean {mean}, sd {std} {d[k].get('unit', '')}".rstrip())
+    return "; ".join(parts + [d.get("fitted_on", "")]) if parts else d.get("fitted_on", "none")
+
+
+def write_report(folder: RunFolder, *, task, cfg, info: dict[str, Any], metrics: dict[str, Any],
+                 split: dict[str, Any]) -> Path:
+    """``report.md``: what was trained on what, final metrics beside baselines, figures."""
+    units = metrics.get("units", {})
+    m = metrics["metrics"]
+    data = info.get("data", {})
+    timing = metrics.get("timing", {})
+    lines = [f"# {task.name} — run `{folder.path.name}`", ""]
+    lines += [f"{task.description}", ""]
+    rows = {f"model, {k}": v for k, v in m.items()}
+    for name, v in metrics.get("baselines", {}).items():
+        split_name, _, what = name.partition("_")
+        rows[f"baseline: {what.replace('_', ' ')}, {split_name}"] = v
+    ordered = {}
+    for s in ("val", "test"):
+        ordered.update({k: v for k, v in rows.items() if k.endswith(f", {s}")})
+    lines += ["## Final metrics", "",
+              f"Weights: the **{metrics['final_checkpoint']}** checkpoint (best epoch "
+              f"{metrics['best_epoch']} by `{metrics['monitor']}`"
+              + (", stopped early" if metrics.get("stopped_early") else "") + ").", "",
+              _metric_table(ordered, units), ""]
+    lines += ["![predictions vs truth](examples.png)", "",
+              "## Training curves", "", "![loss and metric per epoch](curves.png)", ""]
+    lines += ["## Data and split", "",
+              f"- data: `{data.get('path')}` (dataset `{data.get('dataset')}`, sha256 "
+              f"`{str(data.get('sha256'))[:16]}…`, seed {data.get('attrs', {}).get('seed')})",
+              "- split: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in split.items()
+                                       if not isinstance(v, (list, dict))),
+              f"- normalisation: {_normalisation_text(folder)} (`normalisation.json`)", ""]
+    lines += ["## Model and training", "",
+              f"- parameters: {info.get('n_params')}; receptive field: "
+              f"{info.get('receptive_field')} steps",
+              f"- epochs run: {timing.get('epochs_run')}; median "
+              f"{_fmt(timing.get('median_epoch_s'))} s per epoch, "
+              f"{_fmt(timing.get('median_steps_per_s'))} steps/s (compile "
+              f"{_fmt(info.get('compile_s'))} s, not included) on {_device(info)}",
+              "- versions: " + ", ".join(f"{k} {info.get('versions', {}).get(k)}"
+                                         for k in ("jax", "flax", "optax")),
+              "", "<details><summary>config</summary>", "", "| key | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in config_to_dict(cfg).items()]
+    lines += ["", "</details>", "", "## Reuse", "", "```",
+              f"neurolearn evaluate {folder.path} --data {data.get('path')}",
+              f"neurolearn predict {folder.path} --input INPUT --out OUTPUT",
+              "```", ""]
+    return write_text_atomic(folder.report_md, "\n".join(lines))

@@ -1,0 +1,136 @@
+"""The neurolearn command line: help, tasks, train → evaluate → predict, score, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurolearn.cli import main
+from neurolearn.testing import write_toy_hh_voltage
+
+SUBCOMMANDS = ("tasks", "train", "evaluate", "predict", "score")
+
+
+@pytest.mark.parametrize("argv", [["--help"]] + [[c, "--help"] for c in SUBCOMMANDS])
+def test_help_everywhere(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 0
+    assert "usage: neurolearn" in capsys.readouterr().out
+
+
+def test_tasks_lists_hh_voltage(capsys):
+    assert main(["tasks"]) == 0
+    assert "hh-voltage" in capsys.readouterr().out
+    assert main(["tasks", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hh-voltage"]["dataset"] == "hh-voltage"
+    assert main(["tasks", "hh-voltage"]) == 0
+    out = capsys.readouterr().out
+    assert "channels" in out and "[2, 6, 16]" in out and "learning_rate" in out
+    assert main(["tasks", "hh-voltage", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["kernels"] == [11, 5, 1]
+    assert main(["tasks", "nope"]) == 2
+
+
+def test_score_json_is_exactly_cells_and_mean(spikefinder_dir, capsys):
+    truth = spikefinder_dir / "5.train.spikes.csv.gz"
+    pred = spikefinder_dir / "reference" / "stm.5.train.spikes.csv.gz"
+    assert main(["score", str(truth), str(pred), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["cells", "mean"]
+    ref = pd.read_csv(spikefinder_dir / "reference" / "stm_train_scores_25hz.csv.gz")
+    want = ref[ref.dataset == 5].sort_values("cell").stm_corr_25hz.to_numpy()
+    np.testing.assert_allclose(out["cells"], want, atol=5e-5)
+    assert out["mean"] == pytest.approx(want.mean(), abs=5e-5)
+    assert main(["score", str(truth), str(pred)]) == 0
+    text = capsys.readouterr().out
+    assert "cell 8: 0.0912" in text and f"mean: {want.mean():.4f}" in text
+
+
+def test_score_errors(spikefinder_dir, tmp_path, capsys):
+    a = spikefinder_dir / "4.train.spikes.csv.gz"
+    b = spikefinder_dir / "5.train.spikes.csv.gz"
+    assert main(["score", str(a), str(b)]) == 2
+    assert "has 6 cells (columns) but" in capsys.readouterr().err
+    assert main(["score", str(a), str(tmp_path / "nope.csv")]) == 2
+    assert "neurolearn: error:" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    data = write_toy_hh_voltage(d / "toy.h5", n_train=120, n_test=2, length=80, test_length=300,
+                                seed=3)
+    run = d / "run"
+    code = main(["train", "hh-voltage", "--data", str(data), "--out", str(run), "--epochs", "3",
+                 "--config", "n_val=30", "batch_size=30", "learning_rate=0.01",
+                 "--no-progress", "--quiet"])
+    assert code == 0
+    return data, run
+
+
+def test_train_evaluate_predict(cli_run, tmp_path, capsys):
+    data, run = cli_run
+    assert json.loads((run / "config.json").read_text())["n_val"] == 30
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert main(["evaluate", str(run), "--data", str(data), "--json",
+                 "--out", str(tmp_path / "ev.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"]["val"]["rmse"] == pytest.approx(metrics["val"]["rmse"], rel=1e-6)
+    assert json.loads((tmp_path / "ev.json").read_text()) == out
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0
+    assert "rmse" in capsys.readouterr().out
+    assert main(["predict", str(run), "--input", str(data), "--out", str(tmp_path / "p.h5")]) == 0
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert f["Y_pred"].shape == (120, 80, 1)
+    assert main(["predict", str(run), "--input", str(data), "--out", str(tmp_path / "p.h5")]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--config", "chanels=[4]"], "unknown config key(s) ['chanels']"),
+        (["--config", "learning_rate=-1"], "learning_rate must be > 0"),
+        (["--config", "causal=maybe"], "causal must be true or false"),
+        (["--config", "n_val=oops"], "n_val must be an integer"),
+        (["--config", "kernels=[11,5]"], "must be non-empty lists of the same length"),
+        (["--config", "window=9", "n_val=30"], "shorter than the model's receptive field of 15"),
+        ([], "config n_val=500 leaves no training traces"),
+    ],
+)
+def test_train_config_errors(cli_run, tmp_path, capsys, extra, message):
+    data, _ = cli_run
+    out = tmp_path / "new"
+    code = main(["train", "hh-voltage", "--data", str(data), "--out", str(out), "--epochs", "1",
+                 "--no-progress", "--quiet", *extra])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neurolearn: error: ") and message in err
+    assert not out.exists()
+
+
+def test_train_errors(cli_run, tmp_path, capsys):
+    data, run = cli_run
+    assert main(["train", "no-such-task", "--data", str(data), "--out", str(tmp_path / "x")]) == 2
+    assert "unknown task 'no-such-task'; known tasks: " in capsys.readouterr().err
+    assert main(["train", "hh-voltage", "--data", str(data), "--out", str(run)]) == 2
+    assert "already holds files; pass --resume" in capsys.readouterr().err
+    assert main(["train", "hh-voltage", "--data", str(tmp_path / "missing.h5"),
+                 "--out", str(tmp_path / "y")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["X"] = np.zeros((4, 10, 1))
+        f.attrs["dataset"] = "ring-counts"
+    assert main(["train", "hh-voltage", "--data", str(other), "--out", str(tmp_path / "z")]) == 2
+    assert "is a 'ring-counts' dataset, expected 'hh-voltage'" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path), "--data", str(data)]) == 2
+    assert "not a neurolearn run folder" in capsys.readouterr().err
+    for name in ("x", "y", "z"):
+        assert not (tmp_path / name).exists()

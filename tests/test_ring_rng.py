@@ -1,0 +1,72 @@
+"""The counter-based Poisson kicks: the Poisson law, independence, reproducibility."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from neurosim.ring import rng
+
+
+@pytest.mark.parametrize("mu", [0.0325, 0.0275, 0.4, 3.0])
+def test_thresholds_are_the_poisson_cdf(mu):
+    t = rng.poisson_thresholds(mu)
+    m = np.arange(len(t))
+    np.testing.assert_allclose(t / 2.0**31, stats.poisson.cdf(m, mu), rtol=0, atol=2.0**-31)
+    # every tail still listed is >= 2^-32; the next one is not
+    assert stats.poisson.sf(len(t), mu) * 2.0**31 < 0.5 + 1e-6
+
+
+def test_negative_mean_is_an_error():
+    with pytest.raises(ValueError, match="Poisson mean per step must be finite and >= 0, got -0.1"):
+        rng.poisson_thresholds(-0.1)
+
+
+def test_event_counts_follow_poisson_and_are_independent():
+    mu = 0.65 * 0.05
+    thr = rng.poisson_thresholds(mu)
+    seeds = np.asarray(rng.trial_seeds(jax.random.key(0), 1))[0]
+    c = np.asarray(rng.kick_counts(seeds, 600, 0, 4000, thr))  # 2.4 M cell-steps
+    # chi-square of the count histogram against Poisson(mu), 0, 1, 2, >= 3 events
+    obs = np.array([(c == 0).sum(), (c == 1).sum(), (c == 2).sum(), (c >= 3).sum()])
+    p = stats.poisson.pmf([0, 1, 2], mu)
+    exp = c.size * np.append(p, 1 - p.sum())
+    chi2 = ((obs - exp) ** 2 / exp).sum()
+    assert chi2 < stats.chi2.ppf(0.999, df=3), (obs, exp)
+    assert c.max() >= 2
+    # per-cell totals over 4000 steps: Poisson(4000 mu), tested with KS on the PIT
+    tot = c.sum(0)
+    u = stats.poisson.cdf(tot - 1, 4000 * mu) + np.random.default_rng(0).random(
+        600
+    ) * stats.poisson.pmf(tot, 4000 * mu)
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    # neighbours in space and in time are uncorrelated
+    x = c.astype(float) - mu
+    z = 4.5 / np.sqrt(x.size)
+    for a, b in [(x[:, :-1], x[:, 1:]), (x[:-1], x[1:]), (x[:, :300], x[:, 300:]), (x[:-7], x[7:])]:
+        r = (a * b).mean() / x.var()
+        assert abs(r) < z, r
+
+
+def test_trials_differ_and_repeat():
+    thr = rng.poisson_thresholds(0.5)
+    s = np.asarray(rng.trial_seeds(jax.random.key(1), 3))
+    a = np.asarray(rng.kick_counts(s[0], 100, 0, 500, thr))
+    b = np.asarray(rng.kick_counts(s[1], 100, 0, 500, thr))
+    assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02
+    np.testing.assert_array_equal(a, np.asarray(rng.kick_counts(s[0], 100, 0, 500, thr)))
+    # a later window of steps continues the same stream
+    np.testing.assert_array_equal(a[200:], np.asarray(rng.kick_counts(s[0], 100, 200, 300, thr)))
+    # trial seeds do not depend on how many trials are asked for
+    np.testing.assert_array_equal(
+        s[2], np.asarray(rng.trial_seeds(jax.random.key(1), 1, offset=2))[0]
+    )
+
+
+def test_hash_is_a_bijection_on_a_sample():
+    x = np.arange(0, 2**20, dtype=np.uint32) * np.uint32(4099)
+    h = rng.hash32(x)
+    assert np.unique(h).size == x.size
+    np.testing.assert_array_equal(h, np.asarray(rng.hash32(jax.numpy.asarray(x))))
