@@ -337,9 +337,7 @@ def generate_calcium(
             f"{str(folder)!r} already holds a Spikefinder dataset; pass --overwrite to replace it "
             "(nothing was written)"
         )
-    if not folder.parent.exists():
-        raise FileNotFoundError(f"output folder {str(folder.parent)!r} does not exist")
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     work = folder / ".neurosim-calcium.h5"
     h5 = _generate_h5(work, cfg, progress=progress, overwrite=True)
     arrays, attrs = read_h5(h5, ("dff", "spikes", "noise_level"))

@@ -266,8 +266,8 @@ def generate_lfp(
     Raises:
         ValueError: bad parameters or suffix; FileExistsError: the output exists.
     """
-    path = check_output_path(out, overwrite=overwrite, suffixes=(".csv", ".h5", ".hdf5"))
     cfg.check()
+    path = check_output_path(out, overwrite=overwrite, suffixes=(".csv", ".h5", ".hdf5"))
     if path.suffix.lower() in (".h5", ".hdf5"):
         return _generate_h5(path, cfg, progress=progress)
     work = path.with_name(f".{path.name}.h5")
