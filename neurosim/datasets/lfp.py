@@ -133,40 +133,36 @@ class LFPDatasetConfig:
 
 def _segment(cfg: LFPDatasetConfig, index: int, n: int, key):
     """Simulate one segment: ring trial ``index`` (after its warm-up) → LFP recording + spikes."""
-    from ..ring import simulate_ring
+    from ..ring import ring_synaptic_currents
 
     p = cfg.ring()
     warm = int(round(cfg.warmup_ms / cfg.sample_ms))
-    res = simulate_ring(
+    sc = ring_synaptic_currents(
         p,
         key=jax.random.fold_in(key, 1),
         duration_ms=(warm + n) * cfg.sample_ms,
+        every_ms=cfg.sample_ms,
         n_trials=1,
+        mode="mean",
         trial_offset=index,
-        bin_ms=cfg.sample_ms,
-        spikes=True,
-        currents_every_ms=cfg.sample_ms,
-        currents_mode="mean",
     )
-    i_e, i_i = res.i_e[0, warm:], res.i_i[0, warm:]
-    t_ms, cells = res.spike_times_ms(0)
-    t = np.asarray(t_ms, np.float64) / 1000.0 - warm * cfg.sample_ms / 1000.0
+    i_e, i_i = sc.i_e[0, warm:], sc.i_i[0, warm:]
+    t = np.asarray(sc.spike_times_ms[0], np.float64) / 1000.0 - warm * cfg.sample_ms / 1000.0
     keep = t >= 0
-    t, cells = t[keep], np.asarray(cells)[keep]
-    n_type = int(p.n_per_type)
-    pos = np.concatenate([np.arange(n_type), np.arange(n_type)])
+    t, cells = t[keep], np.asarray(sc.spike_ids[0])[keep]
+    n_cells = len(sc.positions)
     # spike of step s is at s·dt; +dt/2 keeps float rounding from moving it across a sample edge
     rec = simulate_lfp(
         i_e,
         i_i,
         t + 0.5 * float(p.dt_ms) / 1000.0,
         cells,
-        pos,
+        np.asarray(sc.positions),
         cfg.lfp_config(),
         key=jax.random.fold_in(jax.random.fold_in(key, 2), index),
-        pyramidal=np.arange(2 * n_type) < n_type,
+        pyramidal=np.asarray(sc.cell_types) == 0,
     )
-    rates = np.bincount(cells, minlength=2 * n_type) / (n * cfg.sample_ms / 1000.0)
+    rates = np.bincount(cells, minlength=n_cells) / (n * cfg.sample_ms / 1000.0)
     return rec, t, cells, rates
 
 
