@@ -6,6 +6,7 @@ The public API is re-exported here; see ``docs/`` for the user guide.
 __version__ = "0.1.0"
 
 from . import hh as hh
+from . import observe as observe
 from . import ring as ring
 from .hh import (
     OU as OU,
@@ -34,6 +35,15 @@ from .hh import (
 from .hh import (
     simulate_hh as simulate_hh,
 )
+from .observe import CalciumConfig as CalciumConfig
+from .observe import Indicator as Indicator
+from .observe import LFPConfig as LFPConfig
+from .observe import bursty_spike_times as bursty_spike_times
+from .observe import get_indicator as get_indicator
+from .observe import noise_level as noise_level
+from .observe import poisson_spike_times as poisson_spike_times
+from .observe import simulate_calcium as simulate_calcium
+from .observe import simulate_lfp as simulate_lfp
 from .parallel import use_cpu_cores as use_cpu_cores
 from .ring import RingParams as RingParams
 from .ring import RingResult as RingResult

@@ -204,3 +204,183 @@ def write_recording(
     if rec.spikes is not None:
         spk = write_table(folder / f"{index}.{split}.spikes.csv", rec.spikes)
     return cal, spk
+
+
+# --------------------------------------------------------------------------------------------
+# Resampling and normalisation (added with the calcium forward model; the API above is unchanged)
+# --------------------------------------------------------------------------------------------
+
+RESAMPLE_METHODS = ("auto", "mean", "linear", "fourier")
+NORMALIZATIONS = ("none", "percentile", "dff", "zscore", "robust")
+
+
+def rebin_spikes(
+    spikes: np.ndarray, frame_rate: float, new_rate: float, n_new: int | None = None
+) -> np.ndarray:
+    """Spike counts per frame at another frame rate, conserving spikes.
+
+    Each spike is taken at the centre of its old frame, ``(i + 0.5) / frame_rate``, and counted
+    in the new frame that contains that time. Spikes whose centre falls after the last whole new
+    frame (at most the last partial frame) are dropped.
+
+    Args:
+        spikes: ``(n_frames,)`` counts at ``frame_rate``.
+        frame_rate: old frames per second.
+        new_rate: new frames per second.
+        n_new: number of new frames (default ``floor(n_frames · new_rate / frame_rate)``).
+
+    Returns:
+        ``(n_new,)`` float64 counts.
+    """
+    s = np.asarray(spikes, dtype=np.float64)
+    if n_new is None:
+        n_new = int(np.floor(len(s) * new_rate / frame_rate + 1e-9))
+    centre = (np.arange(len(s)) + 0.5) * (new_rate / frame_rate)
+    j = np.floor(centre).astype(np.int64)
+    keep = (j < n_new) & (s != 0)
+    return np.bincount(j[keep], weights=s[keep], minlength=n_new)[:n_new]
+
+
+def resample_trace(x: np.ndarray, frame_rate: float, new_rate: float, *, method: str = "auto",
+                   n_new: int | None = None) -> np.ndarray:
+    """A fluorescence trace at another frame rate.
+
+    Methods:
+        ``"mean"``: each new frame is the time-weighted mean of the old frames it overlaps (what a
+        slower scan would integrate; anti-aliased). For downsampling.
+        ``"linear"``: linear interpolation between frame centres. For upsampling.
+        ``"fourier"``: ``scipy.signal.resample`` (band-limited; what c2s/Spikefinder used).
+        ``"auto"``: ``"mean"`` to a lower rate, ``"linear"`` to a higher one.
+
+    Args:
+        x: ``(n_frames,)`` trace at ``frame_rate``.
+        frame_rate, new_rate: old and new frames per second.
+        method: one of ``RESAMPLE_METHODS``.
+        n_new: number of new frames (default ``floor(n_frames · new_rate / frame_rate)``).
+    """
+    if method not in RESAMPLE_METHODS:
+        raise ValueError(
+            f"resampling method {method!r} is not one of {', '.join(RESAMPLE_METHODS)}"
+        )
+    x = np.asarray(x, dtype=np.float64)
+    n_old = len(x)
+    if n_new is None:
+        n_new = int(np.floor(n_old * new_rate / frame_rate + 1e-9))
+    if n_new < 1:
+        raise ValueError(
+            f"a trace of {n_old} frames at {frame_rate} Hz has no whole frame at {new_rate} Hz"
+        )
+    if method == "auto":
+        method = "mean" if new_rate < frame_rate else "linear"
+    if method == "fourier":
+        from scipy.signal import resample
+
+        n_full = int(round(n_old * new_rate / frame_rate))
+        return resample(x, max(n_full, n_new))[:n_new]
+    if method == "linear":
+        t_old = (np.arange(n_old) + 0.5) / frame_rate
+        t_new = (np.arange(n_new) + 0.5) / new_rate
+        return np.interp(t_new, t_old, x)
+    # "mean": exact overlap integral of the piecewise-constant old trace over each new frame
+    edges_old = np.arange(n_old + 1) / frame_rate
+    cum = np.concatenate([[0.0], np.cumsum(x / frame_rate)])
+    edges_new = np.minimum(np.arange(n_new + 1) / new_rate, edges_old[-1])
+    integral = np.interp(edges_new, edges_old, cum)
+    width = np.diff(edges_new)
+    return np.diff(integral) / np.where(width > 0, width, 1.0)
+
+
+def resample_recording(rec: Recording, new_rate: float, *, method: str = "auto") -> Recording:
+    """A recording at another frame rate: calcium resampled (:func:`resample_trace`), spikes
+    re-binned (:func:`rebin_spikes`, spikes conserved except in a trailing partial frame).
+
+    Raises:
+        ValueError: non-positive rate, unknown method, a cell shorter than one new frame.
+    """
+    if not (new_rate > 0 and np.isfinite(new_rate)):
+        raise ValueError(f"new frame rate must be positive, got {new_rate}")
+    calcium, spikes = [], [] if rec.spikes is not None else None
+    for i, c in enumerate(rec.calcium):
+        n_new = int(np.floor(len(c) * new_rate / rec.frame_rate + 1e-9))
+        if n_new < 1:
+            raise ValueError(
+                f"cell {i}: {len(c)} frames at {rec.frame_rate} Hz is less than one frame at "
+                f"{new_rate} Hz"
+            )
+        calcium.append(resample_trace(c, rec.frame_rate, new_rate, method=method, n_new=n_new))
+        if spikes is not None:
+            spikes.append(rebin_spikes(rec.spikes[i], rec.frame_rate, new_rate, n_new))
+    return Recording(calcium, spikes, float(new_rate), rec.source)
+
+
+def normalize_trace(x: np.ndarray, method: str = "percentile", *, frame_rate: float = 100.0,
+                    low: float = 5.0, high: float = 80.0, f0_percentile: float = 8.0,
+                    window_s: float | None = None) -> np.ndarray:
+    """Normalise one fluorescence trace.
+
+    Methods:
+        ``"none"``: unchanged.
+        ``"percentile"``: ``(x − P_low) / (P_high − P_low)``, default 5th and 80th percentiles:
+        the normalisation of c2s (Theis et al. 2016) that the Spikefinder files carry (their 5th
+        percentile is 0 and their 80th is 1). Scale-free; fine for any trace.
+        ``"dff"``: ``(F − F0) / F0`` with F0 the ``f0_percentile``-th percentile of the trace, or a
+        running percentile over ``window_s`` seconds. Only for raw fluorescence (every value and
+        F0 must be > 0; the Spikefinder files are already normalised and give an error).
+        ``"zscore"``: ``(x − mean) / sd``.
+        ``"robust"``: ``(x − median) / (1.4826 · MAD)``.
+
+    Raises:
+        ValueError: unknown method; a constant trace; F0 <= 0 for ``"dff"``.
+    """
+    if method not in NORMALIZATIONS:
+        raise ValueError(f"normalisation {method!r} is not one of {', '.join(NORMALIZATIONS)}")
+    x = np.asarray(x, dtype=np.float64)
+    if method == "none":
+        return x.copy()
+    if method == "percentile":
+        lo, hi = np.percentile(x, [low, high])
+        if not hi > lo:
+            raise ValueError(
+                f"trace has P{high:g} <= P{low:g}: it is (nearly) constant; cannot normalise"
+            )
+        return (x - lo) / (hi - lo)
+    if method == "zscore":
+        sd = x.std()
+        if not sd > 0:
+            raise ValueError("trace is constant; cannot z-score")
+        return (x - x.mean()) / sd
+    if method == "robust":
+        med = np.median(x)
+        mad = 1.4826 * np.median(np.abs(x - med))
+        if not mad > 0:
+            raise ValueError("trace has zero MAD; cannot normalise robustly")
+        return (x - med) / mad
+    # dff
+    if np.any(x <= 0):
+        raise ValueError(
+            "ΔF/F needs raw fluorescence (all values > 0); this trace has values <= 0 (min "
+            f"{float(x.min()):.3g}), so it is already baseline-subtracted or normalised (as the "
+            "Spikefinder files are): use 'percentile', 'zscore' or 'robust'"
+        )
+    if window_s is None:
+        f0 = np.full_like(x, np.percentile(x, f0_percentile))
+    else:
+        from scipy.ndimage import percentile_filter
+
+        size = max(1, int(round(window_s * frame_rate)))
+        f0 = percentile_filter(x, f0_percentile, size=size, mode="nearest")
+    if np.any(f0 <= 0):
+        raise ValueError(
+            f"ΔF/F needs a positive baseline F0 (raw fluorescence); the {f0_percentile:g}th "
+            f"percentile is {float(f0.min()):.3g} here. Spikefinder files are already normalised: "
+            "use 'percentile', 'zscore' or 'robust'"
+        )
+    return (x - f0) / f0
+
+
+def normalize_recording(rec: Recording, method: str = "percentile", **options) -> Recording:
+    """Every cell of a recording normalised by :func:`normalize_trace` (spikes unchanged)."""
+    calcium = [
+        normalize_trace(c, method, frame_rate=rec.frame_rate, **options) for c in rec.calcium
+    ]
+    return Recording(calcium, rec.spikes, rec.frame_rate, rec.source)

@@ -1,0 +1,684 @@
+"""Synthetic two-photon calcium imaging with ground-truth spikes (spec: observations.md).
+
+Cells are simulated in chunks (``chunk`` cells at a time, each chunk with its own random stream
+``fold_in(seed, chunk index)``): spikes from a source (inhomogeneous Poisson, bursty renewal,
+Hodgkin–Huxley neurons or the E/I ring), then the calcium forward model of
+:mod:`neurosim.observe.calcium` at the requested frame rate and noise level ν. The same seed and
+parameters (chunk included) give the same file, and an interrupted run resumes at the next
+chunk.
+
+Formats:
+- ``hdf5``: one file with ``dff`` (cells, frames) ΔF/F, ``spikes`` (cells, frames) counts per
+  frame, ``spike_times_s`` (cells,) the exact spike times (variable length), per-cell
+  ``noise_level`` (achieved ν), ``noise_sigma``, ``amplitude_scale``, ``tau_rise_s``,
+  ``tau_decay_s``, ``t_s`` the time of each frame, and every parameter as attributes.
+- ``spikefinder``: a folder with ``1.train.calcium.csv`` and ``1.train.spikes.csv`` (the layout
+  of the Spikefinder challenge: read them with :func:`neurosim.spikefinder.read_recording`) and
+  ``1.train.params.json`` (parameters, achieved ν per cell, versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import jax
+import numpy as np
+
+from ..io import ChunkedH5Writer, check_output_path, read_h5
+from ..observe.calcium import CalciumConfig, n_frames_for, neuropil_trace, simulate_calcium
+from ..observe.indicators import PRESETS, get_indicator
+from ..observe.sources import (
+    SpikeTrains,
+    bursty_spike_times,
+    poisson_spike_times,
+    random_rates,
+)
+from ..provenance import to_json
+from .registry import DatasetSpec, register
+
+NAME = "calcium"
+SOURCES = ("poisson", "bursty", "hh", "ring")
+FORMATS = ("hdf5", "spikefinder")
+_TAG_NEUROPIL = 7_000_001
+
+
+@dataclass(frozen=True)
+class CalciumDatasetConfig:
+    """Parameters of a synthetic calcium dataset (defaults: the CLI's).
+
+    Attributes:
+        cells: number of cells.
+        duration_s: recording length (s).
+        frame_rate_hz: frames per second.
+        noise_level: requested CASCADE noise level ν (%·s^-1/2).
+        indicator: indicator preset (``ogb1``, ``gcamp5k``, ``gcamp6s``, ``gcamp6f``).
+        source: spike source: ``poisson``, ``bursty``, ``hh`` or ``ring``.
+        rate_hz: mean firing rate of the population (poisson, bursty).
+        rate_spread: standard deviation of the log mean rate across cells.
+        rate_modulation: standard deviation of the log rate over time (0: constant rates).
+        rate_timescale_s: correlation time of the rate modulation (s).
+        burst_size: mean spikes per burst (bursty).
+        intra_burst_isi_ms: mean interval inside a burst (ms).
+        drift_sd: standard deviation of the slow baseline drift (ΔF/F).
+        drift_timescale_s: correlation time of the drift (s).
+        neuropil: weight of the shared neuropil trace in each cell (0: none).
+        amplitude_cv: cell-to-cell coefficient of variation of the ΔF/F scale.
+        spike_amplitude_cv: spike-to-spike coefficient of variation of the calcium influx.
+        tau_cv: cell-to-cell coefficient of variation of the time constants.
+        hh_dt_ms: integration step of the HH source (ms).
+        ring_preset: parameter preset of the ring source (``fig1``, ``fig2``, ``fig3``); cell i
+            is cell ``i mod 600`` of ring trial ``i // 600`` (E cells 0-299, I cells 300-599).
+        seed: random seed.
+        chunk: cells simulated at a time (part of the random stream layout).
+    """
+
+    cells: int = 100
+    duration_s: float = 300.0
+    frame_rate_hz: float = 100.0
+    noise_level: float = 2.0
+    indicator: str = "gcamp6s"
+    source: str = "bursty"
+    rate_hz: float = 5.0
+    rate_spread: float = 0.5
+    rate_modulation: float = 0.7
+    rate_timescale_s: float = 2.0
+    burst_size: float = 3.0
+    intra_burst_isi_ms: float = 8.0
+    drift_sd: float = 0.02
+    drift_timescale_s: float = 30.0
+    neuropil: float = 0.0
+    amplitude_cv: float = 0.2
+    spike_amplitude_cv: float = 0.1
+    tau_cv: float = 0.1
+    hh_dt_ms: float = 0.025
+    ring_preset: str = "fig1"
+    seed: int = 0
+    chunk: int = 200
+
+    def check(self) -> None:
+        if not isinstance(self.cells, int) or self.cells < 1:
+            raise ValueError(f"cells must be a positive integer, got {self.cells!r}")
+        if not isinstance(self.chunk, int) or self.chunk < 1:
+            raise ValueError(f"chunk must be a positive integer, got {self.chunk!r}")
+        if self.ring_preset not in ("fig1", "fig2", "fig3"):
+            raise ValueError(f"ring_preset {self.ring_preset!r} is not one of fig1, fig2, fig3")
+        if self.source not in SOURCES:
+            raise ValueError(f"source {self.source!r} is not one of {', '.join(SOURCES)}")
+        get_indicator(self.indicator)
+        for name in (
+            "duration_s",
+            "frame_rate_hz",
+            "noise_level",
+            "rate_timescale_s",
+            "drift_timescale_s",
+            "hh_dt_ms",
+            "intra_burst_isi_ms",
+        ):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        for name in (
+            "rate_hz",
+            "rate_spread",
+            "rate_modulation",
+            "drift_sd",
+            "neuropil",
+            "amplitude_cv",
+            "spike_amplitude_cv",
+            "tau_cv",
+        ):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        if self.burst_size < 1:
+            raise ValueError(f"burst_size must be >= 1, got {self.burst_size}")
+        if self.intra_burst_isi_ms <= 2.0:
+            raise ValueError(
+                f"intra_burst_isi_ms must exceed the 2 ms refractory period, got "
+                f"{self.intra_burst_isi_ms}"
+            )
+        if self.n_frames < 2:
+            raise ValueError(
+                f"{self.duration_s} s at {self.frame_rate_hz} Hz is fewer than 2 frames"
+            )
+
+    @property
+    def n_frames(self) -> int:
+        return n_frames_for(self.duration_s, self.frame_rate_hz)
+
+    def recording_config(self) -> CalciumConfig:
+        return CalciumConfig(
+            frame_rate_hz=self.frame_rate_hz,
+            noise_level=self.noise_level,
+            drift_sd=self.drift_sd,
+            drift_timescale_s=self.drift_timescale_s,
+            neuropil_coef=self.neuropil,
+            amplitude_cv_cell=self.amplitude_cv,
+            amplitude_cv_spike=self.spike_amplitude_cv,
+            tau_cv_cell=self.tau_cv,
+        )
+
+
+# ---------------------------------------------------------------------------------- sources
+
+
+def _hh_spikes(cfg: CalciumDatasetConfig, n: int, key) -> SpikeTrains:
+    """``n`` point HH neurons driven by Poisson synapses; excitatory drive varies across cells."""
+    from ..hh import PoissonSynapses, simulate_hh
+
+    k_drive, k_sim = jax.random.split(key)
+    g = np.asarray(jax.random.normal(k_drive, (n,)), np.float64)
+    rate_e = 2000.0 * np.exp(0.08 * g)  # ~10 Hz on average, a spread of rates
+    dt = cfg.hh_dt_ms
+    steps = int(round(cfg.duration_s * 1000.0 / dt))
+    max_spikes = int(cfg.duration_s * 80) + 64
+    res = simulate_hh(
+        PoissonSynapses(rate_e_hz=rate_e.astype(np.float32)),
+        steps * dt,
+        dt=dt,
+        n=n,
+        key=k_sim,
+        max_spikes=max_spikes,
+    )
+    counts = np.asarray(res.spike_counts)
+    if np.any(counts > max_spikes) or np.any(np.asarray(res.spikes_lost) > 0):
+        raise RuntimeError("HH source fired faster than the spike buffer holds; lower the drive")
+    t = np.asarray(res.spike_times, np.float64) / 1000.0
+    t = np.where(np.isnan(t), np.inf, t)
+    return SpikeTrains(t, cfg.duration_s)
+
+
+_RING_CACHE: dict = {}
+_TAG_RING = 7_000_002
+RING_WARMUP_MS = 200.0
+
+
+def _ring_trial(cfg: CalciumDatasetConfig, trial: int) -> list[np.ndarray]:
+    """Spike times (s) of the 600 cells of ring trial ``trial`` (E cells first), after a 200 ms
+    warm-up; one trial is cached so consecutive chunks do not simulate it again."""
+    from ..ring import ring_params, simulate_ring
+
+    ck = (cfg.seed, cfg.ring_preset, cfg.duration_s, trial)
+    if ck in _RING_CACHE:
+        return _RING_CACHE[ck]
+    p = ring_params(cfg.ring_preset)
+    total_ms = math.ceil((cfg.duration_s * 1000.0 + RING_WARMUP_MS) / 10.0) * 10.0
+    res = simulate_ring(
+        p,
+        key=jax.random.fold_in(jax.random.key(cfg.seed), _TAG_RING),
+        duration_ms=total_ms,
+        n_trials=1,
+        trial_offset=trial,
+        spikes=True,
+    )
+    t_ms, ids = res.spike_times_ms(0)
+    t = (np.asarray(t_ms, np.float64) - RING_WARMUP_MS) / 1000.0
+    keep = (t >= 0) & (t < cfg.duration_s)
+    t, ids = t[keep], np.asarray(ids)[keep]
+    order = np.argsort(ids, kind="stable")
+    per_cell = np.split(t[order], np.cumsum(np.bincount(ids, minlength=p.n_cells))[:-1])
+    _RING_CACHE.clear()
+    _RING_CACHE[ck] = per_cell
+    return per_cell
+
+
+def _ring_spikes(cfg: CalciumDatasetConfig, first: int, n: int) -> SpikeTrains:
+    """Cells ``first … first+n−1`` of consecutive ring trials (600 cells each, E then I)."""
+    from ..ring import ring_params
+
+    n_net = int(ring_params(cfg.ring_preset).n_cells)
+    rows = []
+    for cell in range(first, first + n):
+        rows.append(_ring_trial(cfg, cell // n_net)[cell % n_net])
+    k = max(1, max(len(r) for r in rows))
+    times = np.full((n, k), np.inf)
+    for i, r in enumerate(rows):
+        times[i, : len(r)] = np.sort(r)
+    return SpikeTrains(times, cfg.duration_s)
+
+
+def chunk_spikes(cfg: CalciumDatasetConfig, first: int, n: int, key) -> SpikeTrains:
+    """Spike trains of cells ``first … first+n−1`` (one chunk) from the configured source."""
+    if cfg.source in ("poisson", "bursty"):
+        k_rate, k_spk = jax.random.split(key)
+        rates, _ = random_rates(
+            n,
+            cfg.duration_s,
+            key=k_rate,
+            mean_rate_hz=cfg.rate_hz,
+            cell_spread=cfg.rate_spread,
+            modulation=cfg.rate_modulation,
+            timescale_s=cfg.rate_timescale_s,
+        )
+        if cfg.source == "poisson":
+            return poisson_spike_times(rates, cfg.duration_s, key=k_spk)
+        return bursty_spike_times(
+            rates,
+            cfg.duration_s,
+            key=k_spk,
+            mean_burst_size=cfg.burst_size,
+            intra_burst_isi_s=cfg.intra_burst_isi_ms / 1000.0,
+            refractory_s=0.002,
+        )
+    if cfg.source == "hh":
+        return _hh_spikes(cfg, n, key)
+    return _ring_spikes(cfg, first, n)
+
+
+# --------------------------------------------------------------------------------- generate
+
+
+def _attrs(cfg: CalciumDatasetConfig) -> dict:
+    ind = get_indicator(cfg.indicator)
+    return {
+        "dataset": NAME,
+        "description": "synthetic calcium imaging (ΔF/F) with ground-truth spikes",
+        **{f"config.{k}": v for k, v in asdict(cfg).items()},
+        "seed": cfg.seed,
+        "indicator": asdict(ind),
+        "frame_rate_hz": cfg.frame_rate_hz,
+        "units": {
+            "dff": "ΔF/F (fraction)",
+            "spikes": "spikes per frame",
+            "spike_times_s": "s",
+            "noise_level": "%·s^-1/2 (CASCADE ν)",
+            "t_s": "s",
+        },
+        "frame_convention": "frame n covers [n/f, (n+1)/f); dff[n] is sampled at (n+1)/f",
+    }
+
+
+def generate_calcium(
+    out: str | os.PathLike,
+    cfg: CalciumDatasetConfig = CalciumDatasetConfig(),
+    *,
+    fmt: str = "hdf5",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write a synthetic calcium dataset (see the module docstring for the formats).
+
+    Args:
+        out: an ``.h5`` file (``fmt="hdf5"``) or a folder (``fmt="spikefinder"``).
+        cfg: the parameters.
+        fmt: ``"hdf5"`` or ``"spikefinder"``.
+        overwrite: replace an existing output.
+        progress: show a progress bar.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: bad parameters or output path; FileExistsError: output exists.
+    """
+    cfg.check()
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "hdf5":
+        path = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
+        return _generate_h5(path, cfg, progress=progress)
+    folder = Path(out)
+    if folder.suffix.lower() in (".h5", ".hdf5", ".csv"):
+        raise ValueError(
+            f"--format spikefinder writes a folder, got {str(folder)!r}; give a folder name "
+            "(or use --format hdf5 for a .h5 file)"
+        )
+    targets = [folder / f"1.train.{n}" for n in ("calcium.csv", "spikes.csv", "params.json")]
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} exists and is not a folder")
+    if any(t.exists() for t in targets) and not overwrite:
+        raise FileExistsError(
+            f"{str(folder)!r} already holds a Spikefinder dataset; pass --overwrite to replace it "
+            "(nothing was written)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    work = folder / ".neurosim-calcium.h5"
+    h5 = _generate_h5(work, cfg, progress=progress, overwrite=True)
+    arrays, attrs = read_h5(h5, ("dff", "spikes", "noise_level"))
+    from ..spikefinder import write_table
+
+    write_table(targets[0], list(arrays["dff"].astype(np.float64)))
+    write_table(targets[1], list(arrays["spikes"].astype(np.float64)))
+    params = {k: v for k, v in attrs.items()}
+    params["noise_level_achieved"] = arrays["noise_level"].tolist()
+    params["layout"] = (
+        "Spikefinder: header 0,1,…; one column per cell; one row per frame at "
+        f"{cfg.frame_rate_hz:g} Hz; spikes are counts per frame"
+    )
+    tmp = targets[2].with_name(targets[2].name + ".tmp")
+    tmp.write_text(json.dumps(json.loads(to_json(params)), indent=1))
+    os.replace(tmp, targets[2])
+    h5.unlink()
+    return folder
+
+
+def _generate_h5(
+    path: Path, cfg: CalciumDatasetConfig, *, progress: bool, overwrite: bool = False
+) -> Path:
+    from tqdm.auto import tqdm
+
+    ind = get_indicator(cfg.indicator)
+    rcfg = cfg.recording_config()
+    n, T = cfg.cells, cfg.n_frames
+    f = cfg.frame_rate_hz
+    key = jax.random.key(cfg.seed)
+    arrays = {
+        "dff": ((n, T), np.float32),
+        "spikes": ((n, T), np.uint16),
+        "noise_level": ((n,), np.float64),
+        "noise_sigma": ((n,), np.float64),
+        "amplitude_scale": ((n,), np.float64),
+        "tau_rise_s": ((n,), np.float64),
+        "tau_decay_s": ((n,), np.float64),
+    }
+    neuropil = None
+    extra = {"t_s": ((np.arange(T) + 1) / f).astype(np.float64)}
+    if cfg.neuropil > 0:
+        neuropil = neuropil_trace(T, ind, rcfg, key=jax.random.fold_in(key, _TAG_NEUROPIL))
+        extra["neuropil"] = neuropil
+    with ChunkedH5Writer(path, arrays, _attrs(cfg), extra_arrays=extra) as w:
+        if "spike_times_s" not in w.f:
+            w.f.create_dataset("spike_times_s", shape=(n,), dtype=h5py.vlen_dtype(np.float64))
+        done = w.rows_done("dff")
+        bar = tqdm(
+            total=n, initial=done, unit="cell", desc=f"{NAME} → {path.name}", disable=not progress
+        )
+        for start in range(0, n, cfg.chunk):
+            stop = min(start + cfg.chunk, n)
+            if stop <= done:
+                continue
+            ckey = jax.random.fold_in(key, start // cfg.chunk)
+            k_spk, k_rec = jax.random.split(ckey)
+            spikes = chunk_spikes(cfg, start, stop - start, k_spk)
+            rec = simulate_calcium(spikes, ind, rcfg, key=k_rec, n_frames=T, neuropil=neuropil)
+            if rec.spike_counts.max(initial=0) > np.iinfo(np.uint16).max:
+                raise RuntimeError("more than 65535 spikes in one frame: the source is unphysical")
+            st = w.f["spike_times_s"]
+            for i in range(stop - start):
+                row = rec.spike_times_s[i]
+                st[start + i] = row[np.isfinite(row) & (row < T / f)]
+            w.write_rows(
+                start,
+                {
+                    "dff": rec.dff,
+                    "spikes": rec.spike_counts.astype(np.uint16),
+                    "noise_level": rec.noise_level,
+                    "noise_sigma": rec.noise_sigma,
+                    "amplitude_scale": rec.amplitude_scale,
+                    "tau_rise_s": rec.tau_rise_s,
+                    "tau_decay_s": rec.tau_decay_s,
+                },
+            )
+            bar.update(stop - start)
+        bar.close()
+        nu = np.asarray(w.f["noise_level"][()])
+        sigma = np.asarray(w.f["noise_sigma"][()])
+        spikes_total = int(np.asarray(w.f["spikes"][()], np.int64).sum())
+        stats = {
+            "noise_level_median": float(np.median(nu)),
+            "noise_level_min": float(nu.min()),
+            "noise_level_max": float(nu.max()),
+            "cells_noise_unreachable": int(np.sum(sigma == 0)),
+            "spikes_total": spikes_total,
+            "mean_rate_hz": spikes_total / (n * T / f),
+        }
+        out = w.finish(stats)
+    unreachable = stats["cells_noise_unreachable"]
+    print(
+        f"noise level ν: requested {cfg.noise_level:g}, achieved median {stats['noise_level_median']:.3g} "
+        f"(range {stats['noise_level_min']:.3g}–{stats['noise_level_max']:.3g}); "
+        f"mean rate {stats['mean_rate_hz']:.2f} Hz"
+    )
+    if unreachable:
+        print(
+            f"warning: in {unreachable} of {n} cells the signal alone is noisier than ν = "
+            f"{cfg.noise_level:g}; no noise was added there (their ν is reported in 'noise_level')"
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------ load, plot
+
+
+def load_calcium(path: str | os.PathLike):
+    """``(arrays, attrs)`` of a calcium HDF5 file (checks it is one)."""
+    arrays, attrs = read_h5(path)
+    if attrs.get("dataset") != NAME:
+        raise ValueError(f"{str(path)!r} is a {attrs.get('dataset')!r} dataset, not {NAME!r}")
+    return arrays, attrs
+
+
+def plot_calcium(path, out_png, n: int = 5, seconds: float = 30.0):
+    """A few cells: ΔF/F with their spikes, and the distribution of achieved ν."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arrays, attrs = load_calcium(path)
+    dff, spikes, t = arrays["dff"], arrays["spikes"], arrays["t_s"]
+    f = float(attrs["frame_rate_hz"])
+    k = min(len(t), int(seconds * f))
+    n = min(n, len(dff))
+    fig, axes = plt.subplots(n + 1, 1, figsize=(10, 1.6 * n + 2.2), constrained_layout=True)
+    for i in range(n):
+        ax = axes[i]
+        ax.plot(t[:k], dff[i, :k], lw=0.7, color="#1b9e77")
+        sp = np.flatnonzero(spikes[i, :k])
+        lo = float(np.min(dff[i, :k]))
+        ax.plot(t[sp], np.full(sp.size, lo), "|", color="k", ms=8)
+        ax.set_ylabel(f"cell {i}\nΔF/F")
+    axes[n - 1].set_xlabel("time (s)")
+    axes[0].set_title(
+        f"{NAME}: {attrs.get('config.indicator')}, source {attrs.get('config.source')}, "
+        f"{f:g} Hz, requested ν = {attrs.get('config.noise_level')}"
+    )
+    axes[n].hist(arrays["noise_level"], bins=30, color="0.4")
+    axes[n].set_xlabel("achieved noise level ν (%·s^-1/2) per cell")
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return Path(out_png)
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..cli import add_common_output_args, positive_float, positive_int
+
+    d = CalciumDatasetConfig()
+
+    def nonneg_float(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+        if not (math.isfinite(v) and v >= 0):
+            raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+        return v
+
+    p.add_argument(
+        "--cells", type=positive_int, default=d.cells, help=f"number of cells (default {d.cells})"
+    )
+    p.add_argument(
+        "--duration-s",
+        type=positive_float,
+        default=d.duration_s,
+        help=f"recording length in seconds (default {d.duration_s:g})",
+    )
+    p.add_argument(
+        "--noise-level",
+        type=positive_float,
+        default=d.noise_level,
+        help="noise level ν as CASCADE defines it, 100·median|ΔF/F(t+1)−ΔF/F(t)|/√f in "
+        f"%%·s^-1/2: 1 excellent, 3-4 decent, >5 poor (default {d.noise_level:g})",
+    )
+    p.add_argument(
+        "--frame-rate",
+        type=positive_float,
+        default=d.frame_rate_hz,
+        help=f"frames per second (default {d.frame_rate_hz:g})",
+    )
+    p.add_argument(
+        "--indicator",
+        default=d.indicator,
+        choices=sorted(PRESETS),
+        help=f"indicator preset (default {d.indicator}; values in docs/calcium.md)",
+    )
+    p.add_argument(
+        "--source",
+        default=d.source,
+        choices=SOURCES,
+        help=f"spike source (default {d.source}): inhomogeneous Poisson, bursty renewal, "
+        "Hodgkin-Huxley neurons, or cells of the 600-cell E/I ring (hh and ring simulate the "
+        "network: slower, about a second per simulated second per 600 cells)",
+    )
+    p.add_argument(
+        "--format",
+        default="hdf5",
+        choices=FORMATS,
+        help="hdf5: one .h5 file; spikefinder: a folder with 1.train.calcium.csv, "
+        "1.train.spikes.csv, 1.train.params.json (default hdf5)",
+    )
+    p.add_argument(
+        "--rate-hz",
+        type=nonneg_float,
+        default=d.rate_hz,
+        help=f"mean firing rate, poisson/bursty (default {d.rate_hz:g})",
+    )
+    p.add_argument(
+        "--rate-spread",
+        type=nonneg_float,
+        default=d.rate_spread,
+        help=f"sd of log mean rate across cells (default {d.rate_spread:g})",
+    )
+    p.add_argument(
+        "--rate-modulation",
+        type=nonneg_float,
+        default=d.rate_modulation,
+        help=f"sd of log rate over time, 0 = constant (default {d.rate_modulation:g})",
+    )
+    p.add_argument(
+        "--rate-timescale-s",
+        type=positive_float,
+        default=d.rate_timescale_s,
+        help=f"correlation time of the rate (default {d.rate_timescale_s:g})",
+    )
+    p.add_argument(
+        "--burst-size",
+        type=positive_float,
+        default=d.burst_size,
+        help=f"mean spikes per burst, bursty source (default {d.burst_size:g})",
+    )
+    p.add_argument(
+        "--intra-burst-isi-ms",
+        type=positive_float,
+        default=d.intra_burst_isi_ms,
+        help=f"mean interval inside a burst in ms (default {d.intra_burst_isi_ms:g})",
+    )
+    p.add_argument(
+        "--drift-sd",
+        type=nonneg_float,
+        default=d.drift_sd,
+        help=f"sd of the slow baseline drift, ΔF/F (default {d.drift_sd:g})",
+    )
+    p.add_argument(
+        "--drift-timescale-s",
+        type=positive_float,
+        default=d.drift_timescale_s,
+        help=f"correlation time of the drift (default {d.drift_timescale_s:g})",
+    )
+    p.add_argument(
+        "--neuropil",
+        type=nonneg_float,
+        default=d.neuropil,
+        help=f"neuropil contamination weight, 0 = none (default {d.neuropil:g})",
+    )
+    p.add_argument(
+        "--amplitude-cv",
+        type=nonneg_float,
+        default=d.amplitude_cv,
+        help=f"cell-to-cell CV of ΔF/F scale (default {d.amplitude_cv:g})",
+    )
+    p.add_argument(
+        "--spike-amplitude-cv",
+        type=nonneg_float,
+        default=d.spike_amplitude_cv,
+        help=f"spike-to-spike CV of calcium influx (default {d.spike_amplitude_cv:g})",
+    )
+    p.add_argument(
+        "--tau-cv",
+        type=nonneg_float,
+        default=d.tau_cv,
+        help=f"cell-to-cell CV of the time constants (default {d.tau_cv:g})",
+    )
+    p.add_argument(
+        "--ring-preset",
+        default=d.ring_preset,
+        choices=("fig1", "fig2", "fig3"),
+        help=f"ring parameters for --source ring (default {d.ring_preset})",
+    )
+    p.add_argument(
+        "--chunk",
+        type=positive_int,
+        default=d.chunk,
+        help=f"cells simulated at a time; part of the random stream (default {d.chunk})",
+    )
+    add_common_output_args(
+        p, out_help="output: FILE.h5 (--format hdf5) or a folder (--format spikefinder)"
+    )
+
+
+def _generate(args: argparse.Namespace) -> Path:
+    cfg = CalciumDatasetConfig(
+        cells=args.cells,
+        duration_s=args.duration_s,
+        frame_rate_hz=args.frame_rate,
+        noise_level=args.noise_level,
+        indicator=args.indicator,
+        source=args.source,
+        rate_hz=args.rate_hz,
+        rate_spread=args.rate_spread,
+        rate_modulation=args.rate_modulation,
+        rate_timescale_s=args.rate_timescale_s,
+        burst_size=args.burst_size,
+        intra_burst_isi_ms=args.intra_burst_isi_ms,
+        drift_sd=args.drift_sd,
+        drift_timescale_s=args.drift_timescale_s,
+        neuropil=args.neuropil,
+        amplitude_cv=args.amplitude_cv,
+        spike_amplitude_cv=args.spike_amplitude_cv,
+        tau_cv=args.tau_cv,
+        ring_preset=args.ring_preset,
+        seed=args.seed,
+        chunk=args.chunk,
+    )
+    return generate_calcium(
+        args.out, cfg, fmt=args.format, overwrite=args.overwrite, progress=not args.no_progress
+    )
+
+
+register(
+    DatasetSpec(
+        name=NAME,
+        description="calcium imaging ΔF/F + ground-truth spikes (Poisson/bursty/HH/ring sources, "
+        "OGB-1/GCaMP presets, noise level ν), HDF5 or Spikefinder CSV",
+        add_arguments=_add_arguments,
+        generate=_generate,
+        plot=plot_calcium,
+    )
+)
+
+__all__ = [
+    "CalciumDatasetConfig",
+    "chunk_spikes",
+    "generate_calcium",
+    "load_calcium",
+    "plot_calcium",
+]

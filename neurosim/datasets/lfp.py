@@ -1,0 +1,461 @@
+"""LFP with a multi-unit spike label, from the E/I ring (spec: observations.md, ring.md).
+
+The ring network runs in its synaptic-current variant; every cell's excitatory and inhibitory
+synaptic currents are averaged over each sample interval (1 ms at the default 1 kHz) and turned
+into an LFP by the Mazzoni et al. (2015) weighted-sum proxy, weighted by distance on the ring
+from the electrode (:mod:`neurosim.observe.lfp`). The label is multi-unit activity of the k
+cells nearest the electrode.
+
+Long recordings are made of independent segments of at most ``segment_s`` seconds (each a new
+ring trial with fresh input and initial state, after its own warm-up), so that memory stays flat;
+``segment`` in the HDF5 file says which segment each sample belongs to. The same seed gives the
+same recording, and an interrupted run resumes at the next segment.
+
+Formats: ``FILE.csv`` with columns ``time`` (s), ``lfp``, ``spike`` (the layout the public
+LFP→spike BiLSTM notebook read), or ``FILE.h5`` with the same arrays, the noise-free proxy, every
+spike of the network (``spike_times_s``, ``spike_cells`` per segment), the recorded cells, the
+weights, and every parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import jax
+import numpy as np
+
+from ..io import ChunkedH5Writer, atomic_path, check_output_path, read_h5
+from ..observe.lfp import LFPConfig, simulate_lfp
+from .registry import DatasetSpec, register
+
+NAME = "lfp"
+
+
+@dataclass(frozen=True)
+class LFPDatasetConfig:
+    """Parameters of the LFP dataset (defaults: the CLI's).
+
+    Attributes:
+        duration_s: recorded time (s), after the warm-up.
+        ring_preset: ring parameter preset (``fig1``, ``fig2``, ``fig3``), synaptic variant.
+        sample_rate_hz: samples per second (the sample interval must be a whole number of ring
+            steps).
+        warmup_ms: simulated and discarded at the start of each segment (ms).
+        segment_s: longest stretch simulated as one ring trial (s).
+        electrode_position, space_constant, ampa_delay_ms, gaba_weight, noise_sd,
+            noise_exponent, line_noise_sd, line_frequency_hz, mua_cells: see
+            :class:`neurosim.observe.lfp.LFPConfig`.
+        seed: random seed.
+    """
+
+    duration_s: float = 10.0
+    ring_preset: str = "fig1"
+    sample_rate_hz: float = 1000.0
+    warmup_ms: float = 200.0
+    segment_s: float = 30.0
+    electrode_position: float = 150.0
+    space_constant: float = 20.0
+    ampa_delay_ms: float = 6.0
+    gaba_weight: float = 1.65
+    noise_sd: float = 0.3
+    noise_exponent: float = 1.0
+    line_noise_sd: float = 0.0
+    line_frequency_hz: float = 50.0
+    mua_cells: int = 6
+    seed: int = 0
+
+    def ring(self):
+        from ..ring import ring_params
+
+        return ring_params(self.ring_preset, synaptic=True)
+
+    def lfp_config(self) -> LFPConfig:
+        return LFPConfig(
+            sample_rate_hz=self.sample_rate_hz,
+            electrode_position=self.electrode_position,
+            ring_size=int(self.ring().n_per_type),
+            space_constant=self.space_constant,
+            ampa_delay_ms=self.ampa_delay_ms,
+            gaba_weight=self.gaba_weight,
+            noise_sd=self.noise_sd,
+            noise_exponent=self.noise_exponent,
+            line_noise_sd=self.line_noise_sd,
+            line_frequency_hz=self.line_frequency_hz,
+            mua_cells=self.mua_cells,
+        )
+
+    @property
+    def sample_ms(self) -> float:
+        return 1000.0 / self.sample_rate_hz
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.duration_s * self.sample_rate_hz))
+
+    def segments(self) -> list[tuple[int, int]]:
+        """``(first sample, number of samples)`` of each segment."""
+        per = int(round(self.segment_s * self.sample_rate_hz))
+        return [(s, min(per, self.n_samples - s)) for s in range(0, self.n_samples, per)]
+
+    def check(self) -> None:
+        for name in ("duration_s", "sample_rate_hz", "segment_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if not (math.isfinite(self.warmup_ms) and self.warmup_ms >= 0):
+            raise ValueError(f"warmup_ms must be >= 0, got {self.warmup_ms}")
+        dt = float(self.ring().dt_ms)
+        k = self.sample_ms / dt
+        if abs(k - round(k)) > 1e-6 or round(k) < 1:
+            raise ValueError(
+                f"the sample interval {self.sample_ms:g} ms (sample_rate_hz={self.sample_rate_hz:g}) "
+                f"must be a whole number of ring steps of {dt:g} ms"
+            )
+        for name, v in (
+            ("duration_s", self.duration_s * 1000.0),
+            ("segment_s", self.segment_s * 1000.0),
+            ("warmup_ms", self.warmup_ms),
+        ):
+            n = v / self.sample_ms
+            if abs(n - round(n)) > 1e-6:
+                raise ValueError(
+                    f"{name} must be a whole number of samples of {self.sample_ms:g} ms"
+                )
+        if self.n_samples < 2 * max(1, int(round(self.ampa_delay_ms / self.sample_ms))):
+            raise ValueError(f"duration_s={self.duration_s} is too short for an LFP")
+        self.lfp_config()  # validates the LFP parameters
+
+
+def _segment(cfg: LFPDatasetConfig, index: int, n: int, key):
+    """Simulate one segment: ring trial ``index`` (after its warm-up) → LFP recording + spikes."""
+    from ..ring import ring_synaptic_currents
+
+    p = cfg.ring()
+    warm = int(round(cfg.warmup_ms / cfg.sample_ms))
+    sc = ring_synaptic_currents(
+        p,
+        key=jax.random.fold_in(key, 1),
+        duration_ms=(warm + n) * cfg.sample_ms,
+        every_ms=cfg.sample_ms,
+        n_trials=1,
+        mode="mean",
+        trial_offset=index,
+    )
+    i_e, i_i = sc.i_e[0, warm:], sc.i_i[0, warm:]
+    t = np.asarray(sc.spike_times_ms[0], np.float64) / 1000.0 - warm * cfg.sample_ms / 1000.0
+    keep = t >= 0
+    t, cells = t[keep], np.asarray(sc.spike_ids[0])[keep]
+    n_cells = len(sc.positions)
+    # spike of step s is at s·dt; +dt/2 keeps float rounding from moving it across a sample edge
+    rec = simulate_lfp(
+        i_e,
+        i_i,
+        t + 0.5 * float(p.dt_ms) / 1000.0,
+        cells,
+        np.asarray(sc.positions),
+        cfg.lfp_config(),
+        key=jax.random.fold_in(jax.random.fold_in(key, 2), index),
+        pyramidal=np.asarray(sc.cell_types) == 0,
+    )
+    rates = np.bincount(cells, minlength=n_cells) / (n * cfg.sample_ms / 1000.0)
+    return rec, t, cells, rates
+
+
+def _attrs(cfg: LFPDatasetConfig) -> dict:
+    return {
+        "dataset": NAME,
+        "description": "LFP (Mazzoni et al. 2015 proxy) of the E/I ring with a multi-unit label",
+        **{f"config.{k}": v for k, v in asdict(cfg).items()},
+        "seed": cfg.seed,
+        "ring_params": asdict(cfg.ring()),
+        "lfp_params": asdict(cfg.lfp_config()),
+        "units": {
+            "time_s": "s (start of each sample)",
+            "lfp": "z-scored proxy + noise (a.u.)",
+            "spike": "1 if a recorded cell fired in the sample",
+            "spike_times_s": "s",
+        },
+    }
+
+
+def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> Path:
+    from tqdm.auto import tqdm
+
+    T = cfg.n_samples
+    segs = cfg.segments()
+    key = jax.random.key(cfg.seed)
+    arrays = {
+        "time_s": ((T,), np.float64),
+        "lfp": ((T,), np.float32),
+        "spike": ((T,), np.uint8),
+        "proxy": ((T,), np.float32),
+        "segment": ((T,), np.uint16),
+        "rates_hz": ((len(segs), 2 * int(cfg.ring().n_per_type)), np.float32),
+    }
+    with ChunkedH5Writer(path, arrays, _attrs(cfg)) as w:
+        for name, dt in (("spike_times_s", np.float64), ("spike_cells", np.int16)):
+            if name not in w.f:
+                w.f.create_dataset(name, shape=(len(segs),), dtype=h5py.vlen_dtype(dt))
+        done = w.rows_done("rates_hz")
+        bar = tqdm(
+            total=T,
+            initial=sum(n for _, n in segs[:done]),
+            unit="sample",
+            unit_scale=True,
+            desc=f"{NAME} → {path.name}",
+            disable=not progress,
+        )
+        rec = None
+        for index, (first, n) in enumerate(segs):
+            if index < done:
+                continue
+            rec, t, cells, rates = _segment(cfg, index, n, key)
+            w.f["spike_times_s"][index] = t + first / cfg.sample_rate_hz
+            w.f["spike_cells"][index] = cells.astype(np.int16)
+            if "mua_cells" not in w.f:
+                w.f.create_dataset("mua_cells", data=rec.mua_cells)
+                w.f.create_dataset("weights", data=rec.weights)
+            w.write_rows(
+                first,
+                {
+                    "time_s": (first + np.arange(n)) / cfg.sample_rate_hz,
+                    "lfp": rec.lfp.astype(np.float32),
+                    "spike": rec.spike,
+                    "proxy": rec.proxy.astype(np.float32),
+                    "segment": np.full(n, index, np.uint16),
+                },
+            )
+            w.write_rows(index, {"rates_hz": rates[None].astype(np.float32)})
+            bar.update(n)
+        bar.close()
+        spike = np.asarray(w.f["spike"][()])
+        rates = np.asarray(w.f["rates_hz"][()])
+        n_type = rates.shape[1] // 2
+        stats = {
+            "label_rate": float(spike.mean()),
+            "rate_E_hz": float(rates[:, :n_type].mean()),
+            "rate_I_hz": float(rates[:, n_type:].mean()),
+            "segments": len(segs),
+        }
+        out = w.finish(stats)
+    print(
+        f"label positive rate {stats['label_rate']:.3f}; ring rates E {stats['rate_E_hz']:.1f} Hz, "
+        f"I {stats['rate_I_hz']:.1f} Hz"
+    )
+    return out
+
+
+def generate_lfp(
+    out: str | os.PathLike,
+    cfg: LFPDatasetConfig = LFPDatasetConfig(),
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write the LFP dataset to ``FILE.csv`` or ``FILE.h5`` (see the module docstring).
+
+    Raises:
+        ValueError: bad parameters or suffix; FileExistsError: the output exists.
+    """
+    cfg.check()
+    path = check_output_path(out, overwrite=overwrite, suffixes=(".csv", ".h5", ".hdf5"))
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        return _generate_h5(path, cfg, progress=progress)
+    work = path.with_name(f".{path.name}.h5")
+    if work.exists():  # a finished work file of other parameters: start anew
+        work.unlink()
+    _generate_h5(work, cfg, progress=progress)
+    arrays, _ = read_h5(work, ("time_s", "lfp", "spike"))
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "time": arrays["time_s"],
+            "lfp": arrays["lfp"].astype(np.float64),
+            "spike": arrays["spike"].astype(np.int64),
+        }
+    )
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.7g")
+    work.unlink()
+    return path
+
+
+def load_lfp_csv(path: str | os.PathLike):
+    """``(time, lfp, spike)`` arrays of an LFP CSV (columns ``time, lfp, spike``).
+
+    Raises:
+        FileNotFoundError, ValueError: missing file, other columns, non-binary labels.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"LFP file {str(path)!r} does not exist")
+    df = pd.read_csv(path)
+    if list(df.columns) != ["time", "lfp", "spike"]:
+        raise ValueError(f"{str(path)!r} has columns {list(df.columns)}, expected time, lfp, spike")
+    spike = df["spike"].to_numpy()
+    if not np.isin(spike, (0, 1)).all():
+        raise ValueError(f"{str(path)!r}: column 'spike' must be 0 or 1")
+    return df["time"].to_numpy(), df["lfp"].to_numpy(), spike.astype(np.uint8)
+
+
+def plot_lfp(path, out_png, seconds: float = 2.0):
+    """LFP with the label, the proxy, and the power spectrum."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.signal import welch
+
+    arrays, attrs = read_h5(path, ("time_s", "lfp", "spike", "proxy"))
+    if attrs.get("dataset") != NAME:
+        raise ValueError(f"{str(path)!r} is a {attrs.get('dataset')!r} dataset, not {NAME!r}")
+    fs = float(attrs["config.sample_rate_hz"])
+    k = min(len(arrays["lfp"]), int(seconds * fs))
+    t = arrays["time_s"][:k]
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), constrained_layout=True)
+    axes[0].plot(t, arrays["lfp"][:k], lw=0.7, color="0.2", label="LFP")
+    axes[0].plot(t, arrays["proxy"][:k], lw=0.7, color="#1b9e77", label="proxy (no noise)")
+    sp = np.flatnonzero(arrays["spike"][:k])
+    axes[0].plot(
+        t[sp],
+        np.full(sp.size, arrays["lfp"][:k].min() - 0.5),
+        "|",
+        color="#d95f02",
+        ms=8,
+        label="multi-unit spike",
+    )
+    axes[0].set_xlabel("time (s)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    axes[0].set_title(
+        f"{NAME}: label rate {float(np.mean(arrays['spike'])):.3f}, seed {attrs.get('seed')}"
+    )
+    f, p = welch(arrays["lfp"], fs=fs, nperseg=min(2048, len(arrays["lfp"])))
+    axes[1].loglog(f[1:], p[1:], color="0.2")
+    axes[1].set_xlabel("frequency (Hz)")
+    axes[1].set_ylabel("power")
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..cli import add_common_output_args, positive_float, positive_int
+
+    d = LFPDatasetConfig()
+
+    def nonneg_float(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+        if not (math.isfinite(v) and v >= 0):
+            raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+        return v
+
+    p.add_argument(
+        "--duration-s",
+        type=positive_float,
+        default=d.duration_s,
+        help=f"recorded time in s (default {d.duration_s:g}: 10,000 rows at 1 kHz)",
+    )
+    p.add_argument(
+        "--ring-preset",
+        default=d.ring_preset,
+        choices=("fig1", "fig2", "fig3"),
+        help=f"ring parameters, synaptic-current variant (default {d.ring_preset})",
+    )
+    p.add_argument(
+        "--sample-rate-hz",
+        type=positive_float,
+        default=d.sample_rate_hz,
+        help=f"samples per second (default {d.sample_rate_hz:g})",
+    )
+    p.add_argument(
+        "--electrode",
+        type=nonneg_float,
+        default=d.electrode_position,
+        help=f"electrode position on the ring, 0-300 (default {d.electrode_position:g})",
+    )
+    p.add_argument(
+        "--space-constant",
+        type=positive_float,
+        default=d.space_constant,
+        help=f"distance weighting exp(-d/λ), λ in cells (default {d.space_constant:g})",
+    )
+    p.add_argument(
+        "--mua-cells",
+        type=positive_int,
+        default=d.mua_cells,
+        help=f"cells nearest the electrode in the spike label (default {d.mua_cells})",
+    )
+    p.add_argument(
+        "--noise-sd",
+        type=nonneg_float,
+        default=d.noise_sd,
+        help=f"1/f background noise, in proxy sd (default {d.noise_sd:g})",
+    )
+    p.add_argument(
+        "--line-noise-sd",
+        type=nonneg_float,
+        default=d.line_noise_sd,
+        help=f"mains hum, in proxy sd; 0 = none (default {d.line_noise_sd:g})",
+    )
+    p.add_argument(
+        "--line-frequency-hz",
+        type=positive_float,
+        default=d.line_frequency_hz,
+        help=f"mains frequency (default {d.line_frequency_hz:g})",
+    )
+    p.add_argument(
+        "--warmup-ms",
+        type=nonneg_float,
+        default=d.warmup_ms,
+        help=f"discarded start of each ring segment (default {d.warmup_ms:g})",
+    )
+    p.add_argument(
+        "--segment-s",
+        type=positive_float,
+        default=d.segment_s,
+        help=f"longest stretch simulated as one ring trial (default {d.segment_s:g})",
+    )
+    add_common_output_args(p, out_help="FILE.csv (columns time, lfp, spike) or FILE.h5")
+
+
+def _generate(args: argparse.Namespace) -> Path:
+    cfg = LFPDatasetConfig(
+        duration_s=args.duration_s,
+        ring_preset=args.ring_preset,
+        sample_rate_hz=args.sample_rate_hz,
+        warmup_ms=args.warmup_ms,
+        segment_s=args.segment_s,
+        electrode_position=args.electrode,
+        space_constant=args.space_constant,
+        noise_sd=args.noise_sd,
+        line_noise_sd=args.line_noise_sd,
+        line_frequency_hz=args.line_frequency_hz,
+        mua_cells=args.mua_cells,
+        seed=args.seed,
+    )
+    return generate_lfp(args.out, cfg, overwrite=args.overwrite, progress=not args.no_progress)
+
+
+register(
+    DatasetSpec(
+        name=NAME,
+        description="LFP (Mazzoni weighted-sum proxy) of the E/I ring + multi-unit spike label, "
+        "1 kHz, CSV (time,lfp,spike) or HDF5",
+        add_arguments=_add_arguments,
+        generate=_generate,
+        plot=plot_lfp,
+    )
+)
+
+__all__ = ["LFPDatasetConfig", "generate_lfp", "load_lfp_csv", "plot_lfp"]

@@ -1,0 +1,126 @@
+"""The LFP dataset from the ring: CSV and HDF5, label = MUA, proxy from the ring's currents."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from neurosim.cli import main
+from neurosim.datasets import lfp as lfp_ds
+from neurosim.datasets.lfp import LFPDatasetConfig, generate_lfp, load_lfp_csv
+from neurosim.io import read_h5
+from neurosim.observe.lfp import distance_weights, lfp_proxy
+
+ARGS = ["--duration-s", "2", "--seed", "4", "--segment-s", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lfp")
+    assert main(["generate", "lfp", *ARGS, "--out", str(d / "l.csv")]) == 0
+    assert main(["generate", "lfp", *ARGS, "--out", str(d / "l.h5")]) == 0
+    return d
+
+
+def test_csv_layout_and_round_trip(files):
+    text = (files / "l.csv").read_text().splitlines()
+    assert text[0] == "time,lfp,spike"
+    assert len(text) == 2001
+    t, lfp, spike = load_lfp_csv(files / "l.csv")
+    arrays, attrs = read_h5(files / "l.h5")
+    np.testing.assert_allclose(t, np.arange(2000) / 1000.0, atol=1e-12)
+    np.testing.assert_allclose(lfp, arrays["lfp"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(spike, arrays["spike"])
+    assert attrs["dataset"] == "lfp" and attrs["seed"] == 4
+    assert attrs["ring_params"]["synaptic"] is True
+    assert not (files / ".l.csv.h5").exists()
+
+
+def test_label_rate_is_the_mua_rate(files):
+    arrays, attrs = read_h5(files / "l.h5")
+    cells = arrays["mua_cells"]
+    assert len(cells) == 6
+    # the label, rebuilt from every spike of the network and the recorded cells
+    hit = np.zeros(2000, bool)
+    for times, ids in zip(arrays["spike_times_s"], arrays["spike_cells"], strict=True):
+        sel = np.isin(ids, cells)
+        hit[np.floor(times[sel] * 1000.0 + 1e-6).astype(int)] = True  # spikes at k·0.05 ms
+    np.testing.assert_array_equal(arrays["spike"], hit.astype(np.uint8))
+    assert arrays["spike"].mean() == pytest.approx(attrs["label_rate"])
+    # a few percent to ~10 % positives (the notebook had 7.5 %)
+    assert 0.02 < attrs["label_rate"] < 0.12
+    # the recorded cells are the nearest to the electrode (E 149-151 and I 449-451)
+    np.testing.assert_array_equal(cells, [149, 150, 151, 449, 450, 451])
+
+
+def test_proxy_is_the_mazzoni_sum_of_the_ring_currents(files):
+    from neurosim.ring import ring_params, simulate_ring
+
+    arrays, attrs = read_h5(files / "l.h5")
+    cfg = LFPDatasetConfig(duration_s=2.0, seed=4, segment_s=1.0)
+    res = simulate_ring(
+        ring_params("fig1", synaptic=True),
+        key=jax.random.fold_in(jax.random.key(4), 1),
+        duration_ms=1200.0,
+        trial_offset=1,
+        bin_ms=1.0,
+        currents_every_ms=1.0,
+        currents_mode="mean",
+    )
+    i_e, i_i = res.i_e[0, 200:, :300], res.i_i[0, 200:, :300]  # segment 1, E cells
+    w = distance_weights(np.arange(300), 150.0, 300, cfg.space_constant)
+    raw = lfp_proxy(i_e, i_i, w, delay_samples=6, alpha=1.65)
+    z = (raw - raw.mean()) / raw.std()
+    np.testing.assert_allclose(arrays["proxy"][1000:], z, atol=2e-5)
+    np.testing.assert_array_equal(arrays["segment"], np.repeat([0, 1], 1000))
+    # the ring fired at physiological rates (synaptic variant, fig1)
+    assert 0.0 < attrs["rate_I_hz"] < attrs["rate_E_hz"] < 40.0
+
+
+def test_resume_after_interruption(tmp_path, monkeypatch, files):
+    cfg = LFPDatasetConfig(duration_s=2.0, seed=4, segment_s=1.0)
+    real = lfp_ds._segment
+    calls = {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(lfp_ds, "_segment", flaky)
+    out = tmp_path / "r.h5"
+    with pytest.raises(KeyboardInterrupt):
+        generate_lfp(out, cfg, progress=False)
+    assert not out.exists()
+    generate_lfp(out, cfg, progress=False)
+    assert calls["n"] == 3
+    a, _ = read_h5(out)
+    b, _ = read_h5(files / "l.h5")
+    np.testing.assert_array_equal(a["lfp"], b["lfp"])
+    np.testing.assert_array_equal(a["spike"], b["spike"])
+
+
+def test_bad_lfp_arguments(tmp_path, capsys, files):
+    assert main(["generate", "lfp", *ARGS, "--out", str(files / "l.csv")]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["generate", "lfp", *ARGS, "--out", str(tmp_path / "l.txt")]) == 2
+    assert ".csv" in capsys.readouterr().err
+    assert (
+        main(
+            ["generate", "lfp", *ARGS, "--sample-rate-hz", "3000", "--out", str(tmp_path / "a.csv")]
+        )
+        == 2
+    )
+    assert "whole number of ring steps" in capsys.readouterr().err
+    assert (
+        main(["generate", "lfp", *ARGS, "--electrode", "400", "--out", str(tmp_path / "b.csv")])
+        == 2
+    )
+    assert "electrode_position" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,lfp,spike\n0,1,0\n")
+    with pytest.raises(ValueError, match="expected time, lfp, spike"):
+        load_lfp_csv(bad)
