@@ -16,3 +16,12 @@ def test_ci_runs_the_readme_test_command():
     ci = _commands((ROOT / ".ci" / "run").read_text())
     assert ci == [readme[1]], "the test command in .ci/run differs from the README's"
     assert "pytest" in readme[1] and "[peers,dev]" in readme[1]
+
+
+def test_readme_python_example_runs():
+    """The Python block of the README runs as pasted."""
+    text = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
