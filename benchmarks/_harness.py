@@ -18,7 +18,9 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def time_call(fn: Callable[[], Any], *, repeats: int = 3, block: Callable[[Any], Any] | None = None):
+def time_call(
+    fn: Callable[[], Any], *, repeats: int = 3, block: Callable[[Any], Any] | None = None
+):
     """Time ``fn``: the first call (compile + run) and the median of ``repeats`` further calls.
 
     Returns:
@@ -91,7 +93,9 @@ def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]])
 
 def write_json(suite: str, payload: dict[str, Any], out: str | None = None) -> Path:
     env = payload.setdefault("environment", environment())
-    path = Path(out) if out else RESULTS / f"{suite}_{device_tag(env)}_{time.strftime('%Y%m%d')}.json"
+    path = (
+        Path(out) if out else RESULTS / f"{suite}_{device_tag(env)}_{time.strftime('%Y%m%d')}.json"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))

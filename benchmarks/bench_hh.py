@@ -53,7 +53,9 @@ def run_neurosim(B, *, shard=True, noise=True):
     key = jax.random.key(0)
 
     def fn():
-        return neurosim.simulate_hh(inp, T_MS, dt=DT, n=B, key=key, max_spikes=0, shard=shard).spike_counts
+        return neurosim.simulate_hh(
+            inp, T_MS, dt=DT, n=B, key=key, max_spikes=0, shard=shard
+        ).spike_counts
 
     return fn
 
@@ -75,7 +77,14 @@ def run_naive(B):
     def sim(key):
         V = jnp.full((B,), -65.0)
         am, bm, ah, bh, an, bn = rates(V)
-        state = (V, am / (am + bm), ah / (ah + bh), an / (an + bn), jnp.full((B,), MU), jnp.zeros(B, jnp.int32))
+        state = (
+            V,
+            am / (am + bm),
+            ah / (ah + bh),
+            an / (an + bn),
+            jnp.full((B,), MU),
+            jnp.zeros(B, jnp.int32),
+        )
 
         def step(c, k):
             V, m, h, n, I, cnt = c
@@ -127,11 +136,26 @@ def run_brian2(B, *, threads=1, repeats=3):
             b2.device.activate(directory=tmp, build_on_run=False)
             b2.start_scope()
             defaultclock.dt = DT * ms
-            ns = {"C": 1 * uF / b2cm**2, "gNa": 120 * mS / b2cm**2, "gK": 36 * mS / b2cm**2,
-                  "gL": 0.3 * mS / b2cm**2, "ENa": 50 * mV, "EK": -77 * mV, "EL": -54.387 * mV,
-                  "mu": MU * uA / b2cm**2, "a": a, "kick": SD * np.sqrt(1 - a * a) * uA / b2cm**2}
-            G = NeuronGroup(B, eqs, threshold="v > 0*mV", refractory="v > 0*mV",
-                            method="exponential_euler", namespace=ns)
+            ns = {
+                "C": 1 * uF / b2cm**2,
+                "gNa": 120 * mS / b2cm**2,
+                "gK": 36 * mS / b2cm**2,
+                "gL": 0.3 * mS / b2cm**2,
+                "ENa": 50 * mV,
+                "EK": -77 * mV,
+                "EL": -54.387 * mV,
+                "mu": MU * uA / b2cm**2,
+                "a": a,
+                "kick": SD * np.sqrt(1 - a * a) * uA / b2cm**2,
+            }
+            G = NeuronGroup(
+                B,
+                eqs,
+                threshold="v > 0*mV",
+                refractory="v > 0*mV",
+                method="exponential_euler",
+                namespace=ns,
+            )
             G.v = -65 * mV
             G.m, G.h, G.n = 0.05293248525724958, 0.5961207535084603, 0.3176769140606974
             G.I = MU * uA / b2cm**2
@@ -139,8 +163,9 @@ def run_brian2(B, *, threads=1, repeats=3):
             mon = SpikeMonitor(G, record=False)
             b2.run(T_MS * ms, namespace=ns)
             t0 = time.perf_counter()
-            b2.device.build(directory=tmp, compile=True, run=True, with_output=False,
-                            clean=(r == 0))
+            b2.device.build(
+                directory=tmp, compile=True, run=True, with_output=False, clean=(r == 0)
+            )
             total = time.perf_counter() - t0
             run_s = float(b2.device._last_run_time)
             if r == 0:
@@ -153,8 +178,9 @@ def run_brian2(B, *, threads=1, repeats=3):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="1,1000,10000", help="batch sizes B (default 1,1000,10000)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (median)")
     ap.add_argument("--no-brian2", action="store_true", help="skip Brian2 even if installed")
@@ -174,41 +200,89 @@ def main(argv=None):
 
     rows = []
     for B in sizes:
-        variants = [("neurosim", lambda B=B: run_neurosim(B)),
-                    ("neurosim 1 core", lambda B=B: run_neurosim(B, shard=False)),
-                    ("neurosim, constant input", lambda B=B: run_neurosim(B, noise=False))]
+        variants = [
+            ("neurosim", lambda B=B: run_neurosim(B)),
+            ("neurosim 1 core", lambda B=B: run_neurosim(B, shard=False)),
+            ("neurosim, constant input", lambda B=B: run_neurosim(B, noise=False)),
+        ]
         if not args.no_naive:
             variants.append(("naive lax.scan", lambda B=B: run_naive(B)))
         for name, make in variants:
             fn = make()
             t = time_call(fn, repeats=args.repeats)
             counts = np.asarray(fn())
-            rows.append({"simulator": name, "B": B, "run_s": t["median_s"], "compile_s": t["compile_s"],
-                         "neuron_steps_per_s": B * STEPS / t["median_s"],
-                         "rate_hz": float(counts.mean()) / (T_MS / 1000), "runs_s": t["runs_s"]})
-            print(f"  {name:26s} B={B:6d}: {rows[-1]['neuron_steps_per_s']:.3g} neuron-steps/s", flush=True)
+            rows.append(
+                {
+                    "simulator": name,
+                    "B": B,
+                    "run_s": t["median_s"],
+                    "compile_s": t["compile_s"],
+                    "neuron_steps_per_s": B * STEPS / t["median_s"],
+                    "rate_hz": float(counts.mean()) / (T_MS / 1000),
+                    "runs_s": t["runs_s"],
+                }
+            )
+            print(
+                f"  {name:26s} B={B:6d}: {rows[-1]['neuron_steps_per_s']:.3g} neuron-steps/s",
+                flush=True,
+            )
         if have_brian2:
             run_s, comp, rate = run_brian2(B, threads=args.brian2_threads, repeats=args.repeats)
-            rows.append({"simulator": f"brian2 cpp_standalone ({args.brian2_threads} thread)", "B": B,
-                         "run_s": run_s, "compile_s": comp, "neuron_steps_per_s": B * STEPS / run_s,
-                         "rate_hz": rate})
-            print(f"  {'brian2':26s} B={B:6d}: {rows[-1]['neuron_steps_per_s']:.3g} neuron-steps/s", flush=True)
+            rows.append(
+                {
+                    "simulator": f"brian2 cpp_standalone ({args.brian2_threads} thread)",
+                    "B": B,
+                    "run_s": run_s,
+                    "compile_s": comp,
+                    "neuron_steps_per_s": B * STEPS / run_s,
+                    "rate_hz": rate,
+                }
+            )
+            print(
+                f"  {'brian2':26s} B={B:6d}: {rows[-1]['neuron_steps_per_s']:.3g} neuron-steps/s",
+                flush=True,
+            )
         ours = next(r for r in rows if r["simulator"] == "neurosim" and r["B"] == B)
         for r in rows:
             if r["B"] == B:
                 r["neurosim_speedup"] = ours["neuron_steps_per_s"] / r["neuron_steps_per_s"]
 
     env = environment()
-    print(f"\nHH, 1 s at dt = {DT} ms with OU input; {env['cpu']} ({env['cpu_count']} cores), "
-          f"{env['device_count']} JAX device(s), jax {env['versions']['jax']}, load {env['load_avg_1min']:.1f}")
-    print_table(rows, [("simulator", "simulator", ""), ("B", "B", "d"),
-                       ("neuron_steps_per_s", "neuron-steps/s", ".3g"), ("run_s", "run (s)", ".3f"),
-                       ("compile_s", "compile (s)", ".2f"), ("rate_hz", "rate (Hz)", ".1f"),
-                       ("neurosim_speedup", "neurosim ×", ".2f")])
-    write_json("hh", {"suite": "hh", "workload": {"dt_ms": DT, "duration_ms": T_MS, "ou_tau_ms": TAU,
-                                                  "ou_mean": MU, "ou_sd": SD, "units": "area (uA/cm2)",
-                                                  "method": "expeuler", "dtype": "float32"},
-                      "rows": rows, "environment": env}, args.out)
+    print(
+        f"\nHH, 1 s at dt = {DT} ms with OU input; {env['cpu']} ({env['cpu_count']} cores), "
+        f"{env['device_count']} JAX device(s), jax {env['versions']['jax']}, load {env['load_avg_1min']:.1f}"
+    )
+    print_table(
+        rows,
+        [
+            ("simulator", "simulator", ""),
+            ("B", "B", "d"),
+            ("neuron_steps_per_s", "neuron-steps/s", ".3g"),
+            ("run_s", "run (s)", ".3f"),
+            ("compile_s", "compile (s)", ".2f"),
+            ("rate_hz", "rate (Hz)", ".1f"),
+            ("neurosim_speedup", "neurosim ×", ".2f"),
+        ],
+    )
+    write_json(
+        "hh",
+        {
+            "suite": "hh",
+            "workload": {
+                "dt_ms": DT,
+                "duration_ms": T_MS,
+                "ou_tau_ms": TAU,
+                "ou_mean": MU,
+                "ou_sd": SD,
+                "units": "area (uA/cm2)",
+                "method": "expeuler",
+                "dtype": "float32",
+            },
+            "rows": rows,
+            "environment": env,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def _ou(n, theta, mu, sigma, seed):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", help="JSON path (default benchmarks/results/hh-accuracy_<device>_<date>.json)")
+    ap.add_argument(
+        "--out", help="JSON path (default benchmarks/results/hh-accuracy_<device>_<date>.json)"
+    )
     args = ap.parse_args(argv)
     i_sub, i_spk = _ou(1000, 0.01, 0.0, 0.25, 0), _ou(500, 0.2, 8.0, 3.0, 1)
     print("reference solutions (DOP853)…", flush=True)
@@ -53,8 +55,14 @@ def main(argv=None):
     rows = []
     for method in ("expeuler", "expeuler-brian2", "rk4"):
         for dt in (0.01, 0.025, 0.05):
-            res = neurosim.simulate_hh(neurosim.ArrayInput(X, 1.0), 1000.0, dt=dt, method=method,
-                                       record_every=int(round(1 / dt)), dtype="float64")
+            res = neurosim.simulate_hh(
+                neurosim.ArrayInput(X, 1.0),
+                1000.0,
+                dt=dt,
+                method=method,
+                record_every=int(round(1 / dt)),
+                dtype="float64",
+            )
             dv = float(np.max(np.abs(np.asarray(res.V[0]) - v_ref[per_ms - 1 :: per_ms])))
             spikes = res.spike_trains()[1]
             spikes = spikes[spikes < 500]
@@ -62,22 +70,52 @@ def main(argv=None):
             inp = neurosim.OU(mean=1.0, sd=1.5, tau_ms=5.0)
 
             def fn(dt=dt, method=method, inp=inp):
-                return neurosim.simulate_hh(inp, 200.0, dt=dt, method=method, n=1000,
-                                            key=jax.random.key(0), max_spikes=0, shard=False).spike_counts
+                return neurosim.simulate_hh(
+                    inp,
+                    200.0,
+                    dt=dt,
+                    method=method,
+                    n=1000,
+                    key=jax.random.key(0),
+                    max_spikes=0,
+                    shard=False,
+                ).spike_counts
 
             t = time_call(fn, repeats=args.repeats)
             nsps = 1000 * 200.0 / dt / t["median_s"]
-            rows.append({"method": method, "dt_ms": dt, "max_dV_mV": dv, "max_dspike_ms": ds,
-                         "spike_count": len(spikes), "spike_count_ref": len(s_ref),
-                         "neuron_steps_per_s": nsps, "us_per_neuron_second": 1e6 / dt * 1000 / nsps})
-            print(f"  {method} dt={dt}: dV {dv:.2g} mV, spikes {ds}, {nsps:.3g} n-steps/s", flush=True)
-    print_table(rows, [("method", "integrator", ""), ("dt_ms", "dt (ms)", "g"),
-                       ("max_dV_mV", "max |ΔV| subthr. (mV)", ".2g"),
-                       ("max_dspike_ms", "max spike-time error (ms)", ".2g"),
-                       ("spike_count", "spikes", "d"), ("spike_count_ref", "DOP853 spikes", "d"),
-                       ("neuron_steps_per_s", "neuron-steps/s (1 core)", ".3g"),
-                       ("us_per_neuron_second", "µs per neuron-second", ".0f")])
-    write_json("hh-accuracy", {"suite": "hh-accuracy", "rows": rows, "environment": environment()}, args.out)
+            rows.append(
+                {
+                    "method": method,
+                    "dt_ms": dt,
+                    "max_dV_mV": dv,
+                    "max_dspike_ms": ds,
+                    "spike_count": len(spikes),
+                    "spike_count_ref": len(s_ref),
+                    "neuron_steps_per_s": nsps,
+                    "us_per_neuron_second": 1e6 / dt * 1000 / nsps,
+                }
+            )
+            print(
+                f"  {method} dt={dt}: dV {dv:.2g} mV, spikes {ds}, {nsps:.3g} n-steps/s", flush=True
+            )
+    print_table(
+        rows,
+        [
+            ("method", "integrator", ""),
+            ("dt_ms", "dt (ms)", "g"),
+            ("max_dV_mV", "max |ΔV| subthr. (mV)", ".2g"),
+            ("max_dspike_ms", "max spike-time error (ms)", ".2g"),
+            ("spike_count", "spikes", "d"),
+            ("spike_count_ref", "DOP853 spikes", "d"),
+            ("neuron_steps_per_s", "neuron-steps/s (1 core)", ".3g"),
+            ("us_per_neuron_second", "µs per neuron-second", ".0f"),
+        ],
+    )
+    write_json(
+        "hh-accuracy",
+        {"suite": "hh-accuracy", "rows": rows, "environment": environment()},
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RunFolder", "Checkpoints", "write_json_atomic", "write_text_atomic",
-           "check_compatible", "flatten_tree"]
+__all__ = [
+    "RunFolder",
+    "Checkpoints",
+    "write_json_atomic",
+    "write_text_atomic",
+    "check_compatible",
+    "flatten_tree",
+]
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -135,11 +141,14 @@ def check_compatible(saved: dict, expected: dict, *, what: str) -> None:
             if sa != sb:
                 problems.append(f"{k} has shape {sa} in the checkpoint but {sb} in the model")
             elif np.asarray(a[k]).dtype != np.asarray(b[k]).dtype:
-                problems.append(f"{k} has dtype {np.asarray(a[k]).dtype} in the checkpoint but "
-                                f"{np.asarray(b[k]).dtype} in the model")
+                problems.append(
+                    f"{k} has dtype {np.asarray(a[k]).dtype} in the checkpoint but "
+                    f"{np.asarray(b[k]).dtype} in the model"
+                )
     if problems:
-        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4
-                                          else "")
+        shown = "; ".join(problems[:4]) + (
+            f"; and {len(problems) - 4} more" if len(problems) > 4 else ""
+        )
         raise ValueError(
             f"{what} does not fit the model built from the config: {shown}. The checkpoint comes "
             "from an incompatible config (was config.json edited, or checkpoints copied from "
@@ -177,12 +186,16 @@ class Checkpoints:
             if not self.create and not path.exists():
                 return None
             options = ocp.CheckpointManagerOptions(
-                create=self.create, enable_async_checkpointing=False,
-                best_fn=_best_rank, best_mode="max",
-                preservation_policy=cm.AnyPreservationPolicy([
-                    cm.LatestN(n=1),
-                    cm.BestN(get_metric_fn=_best_rank, reverse=False, n=1),
-                ]),
+                create=self.create,
+                enable_async_checkpointing=False,
+                best_fn=_best_rank,
+                best_mode="max",
+                preservation_policy=cm.AnyPreservationPolicy(
+                    [
+                        cm.LatestN(n=1),
+                        cm.BestN(get_metric_fn=_best_rank, reverse=False, n=1),
+                    ]
+                ),
             )
             self._mngr = ocp.CheckpointManager(path, options=options)
         return self._mngr
@@ -206,9 +219,13 @@ class Checkpoints:
         m = self._manager()
         if step in m.all_steps():
             m.delete(step)
-        m.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(plain(meta))),
-            metrics={"best": step if is_best else -1})
+        m.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(plain(meta))
+            ),
+            metrics={"best": step if is_best else -1},
+        )
         m.wait_until_finished()
 
     def delete_after(self, step: int) -> None:
@@ -231,12 +248,17 @@ class Checkpoints:
         m = self._manager()
         step = None
         if m is not None:
-            step = {"latest": m.latest_step, "best": m.best_step}[which]() \
-                if isinstance(which, str) else which
+            step = (
+                {"latest": m.latest_step, "best": m.best_step}[which]()
+                if isinstance(which, str)
+                else which
+            )
         if step is None:
             raise FileNotFoundError(f"no {which!r} checkpoint in {str(self.folder)!r}")
-        out = m.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        out = m.restore(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()),
+        )
         state = jax.tree.map(np.asarray, dict(out["state"]))
         return state, dict(out["meta"]), step
 

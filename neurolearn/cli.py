@@ -68,8 +68,17 @@ def _cmd_tasks(args) -> int:
         task = get(args.name)
         defaults = config_to_dict(task.Config())
         if args.json:
-            print(json.dumps({"name": task.name, "description": task.description,
-                              "dataset": task.dataset, "config": defaults}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "name": task.name,
+                        "description": task.description,
+                        "dataset": task.dataset,
+                        "config": defaults,
+                    },
+                    indent=2,
+                )
+            )
             return 0
         print(f"{task.name}: {task.description}")
         print(f"data: a {task.dataset!r} dataset (neurosim generate {task.dataset} --help)")
@@ -81,8 +90,12 @@ def _cmd_tasks(args) -> int:
         return 0
     tasks = all_tasks()
     if args.json:
-        print(json.dumps({n: {"description": t.description, "dataset": t.dataset}
-                          for n, t in tasks.items()}, indent=2))
+        print(
+            json.dumps(
+                {n: {"description": t.description, "dataset": t.dataset} for n, t in tasks.items()},
+                indent=2,
+            )
+        )
         return 0
     width = max(len(n) for n in tasks)
     for name, t in tasks.items():
@@ -101,13 +114,19 @@ def _cmd_train(args) -> int:
         overrides["epochs"] = args.epochs
     if args.seed is not None:
         overrides["seed"] = args.seed
-    result = train_and_evaluate(task, overrides, data=args.data, workdir=args.out,
-                                resume=args.resume,
-                                progress=not (args.no_progress or args.quiet),
-                                log=None if args.quiet else print)
+    result = train_and_evaluate(
+        task,
+        overrides,
+        data=args.data,
+        workdir=args.out,
+        resume=args.resume,
+        progress=not (args.no_progress or args.quiet),
+        log=None if args.quiet else print,
+    )
     if not args.quiet:
-        print(f"final metrics ({'best' if result.best_epoch else 'last'} epoch "
-              f"{result.best_epoch}):")
+        print(
+            f"final metrics ({'best' if result.best_epoch else 'last'} epoch {result.best_epoch}):"
+        )
         _print_metrics(result.metrics, task.units)
         print(f"report: {Path(args.out) / 'report.md'}")
     return 0
@@ -135,8 +154,15 @@ def _cmd_evaluate(args) -> int:
 def _cmd_predict(args) -> int:
     from .predict import predict_file
 
-    out = predict_file(args.run, args.input, args.out, key=args.key, frame_rate=args.frame_rate,
-                       overwrite=args.overwrite, which=args.checkpoint)
+    out = predict_file(
+        args.run,
+        args.input,
+        args.out,
+        key=args.key,
+        frame_rate=args.frame_rate,
+        overwrite=args.overwrite,
+        which=args.checkpoint,
+    )
     print(f"wrote {out}")
     return 0
 
@@ -149,13 +175,18 @@ def _cmd_score(args) -> int:
     truth = read_table(args.truth)
     pred = read_table(args.prediction)
     if len(truth) != len(pred):
-        raise ValueError(f"{args.truth!r} has {len(truth)} cells (columns) but "
-                         f"{args.prediction!r} has {len(pred)}; score needs the same cells")
+        raise ValueError(
+            f"{args.truth!r} has {len(truth)} cells (columns) but "
+            f"{args.prediction!r} has {len(pred)}; score needs the same cells"
+        )
     scores = spikefinder_scores(truth, pred, downsample=args.downsample)
     if args.json:
         d = scores.to_json()
-        print(json.dumps({"cells": [_json_value(r) for r in d["cells"]],
-                          "mean": _json_value(d["mean"])}))
+        print(
+            json.dumps(
+                {"cells": [_json_value(r) for r in d["cells"]], "mean": _json_value(d["mean"])}
+            )
+        )
         return 0
     hz = 100.0 / args.downsample
     print(f"Spikefinder correlation ({args.downsample}-frame bins, {hz:g} Hz at 100 Hz frames)")
@@ -175,15 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("tasks", help="list the learning tasks, or show one task's config",
-                       description="List the learning tasks and the dataset each one needs; "
-                       "with a NAME, show that task's config keys and defaults.")
+    p = sub.add_parser(
+        "tasks",
+        help="list the learning tasks, or show one task's config",
+        description="List the learning tasks and the dataset each one needs; "
+        "with a NAME, show that task's config keys and defaults.",
+    )
     p.add_argument("name", nargs="?", metavar="NAME", help="a task to describe")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser(
-        "train", help="train a task's model on a dataset, writing a run folder",
+        "train",
+        help="train a task's model on a dataset, writing a run folder",
         description="Train TASK's model on a dataset file. Writes RUN_DIR: config, "
         "normalisation, orbax checkpoints (latest and best), metrics history (CSV/JSONL), "
         "curves.png, examples.png, report.md. Interrupted or diverged runs keep their last good "
@@ -191,40 +226,62 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: neurolearn train hh-voltage --data hh.h5 --epochs 20 --out runs/hh",
     )
     p.add_argument("task", metavar="TASK", help="task name (see `neurolearn tasks`)")
-    p.add_argument("--data", required=True, metavar="FILE", help="dataset file (.h5, or a "
-                   "Spikefinder-layout N.train.calcium.csv for calcium tasks)")
-    p.add_argument("--out", required=True, metavar="RUN_DIR",
-                   help="run folder to create (must be new or empty unless --resume)")
-    p.add_argument("--config", nargs="+", action="extend", metavar="KEY=VALUE",
-                   help="config changes: KEY=VALUE pairs (values are JSON: 3, 1e-3, true, "
-                   "[4,8]), a JSON object, or a .json file; `neurolearn tasks TASK` lists the "
-                   "keys and defaults")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="dataset file (.h5, or a Spikefinder-layout N.train.calcium.csv for calcium tasks)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="RUN_DIR",
+        help="run folder to create (must be new or empty unless --resume)",
+    )
+    p.add_argument(
+        "--config",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="config changes: KEY=VALUE pairs (values are JSON: 3, 1e-3, true, "
+        "[4,8]), a JSON object, or a .json file; `neurolearn tasks TASK` lists the "
+        "keys and defaults",
+    )
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides --config)")
     p.add_argument("--seed", type=_nonneg_int, help="random seed (overrides --config; default 0)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in RUN_DIR from its latest checkpoint (only epochs, "
-                   "patience and other run-length settings may change)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in RUN_DIR from its latest checkpoint (only epochs, "
+        "patience and other run-length settings may change)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.add_argument("--quiet", action="store_true",
-                   help="print nothing but errors (no progress bars either)")
+    p.add_argument(
+        "--quiet", action="store_true", help="print nothing but errors (no progress bars either)"
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
-        "evaluate", help="metrics of a trained run on a dataset file",
+        "evaluate",
+        help="metrics of a trained run on a dataset file",
         description="Reload RUN_DIR's model and report its metrics on FILE: the validation "
         "split (made exactly as in training) and the test arrays, normalised with the run's "
         "saved normalisation. FILE must be the kind of dataset the run's task uses.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by `neurolearn train`")
     p.add_argument("--data", required=True, metavar="FILE", help="dataset file")
-    p.add_argument("--checkpoint", choices=("best", "latest"),
-                   help="which weights (default: those the run reported with)")
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "latest"),
+        help="which weights (default: those the run reported with)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", metavar="FILE.json", help="also write the metrics to this JSON file")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
-        "predict", help="apply a trained run to new inputs",
+        "predict",
+        help="apply a trained run to new inputs",
         description="Predict with RUN_DIR's model. HDF5 in (an (N, T, C) array, default key "
         "from the task, e.g. X) gives HDF5 out (Y_pred). A Spikefinder-layout CSV in (header "
         "0,1,…, one column per trace) gives the same layout out, one value per input frame.",
@@ -233,15 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, metavar="FILE", help=".h5 or .csv/.csv.gz")
     p.add_argument("--out", required=True, metavar="FILE", help="output file (same family)")
     p.add_argument("--key", help="HDF5 array to read (default: the task's input, e.g. X)")
-    p.add_argument("--frame-rate", type=_positive_float, metavar="HZ",
-                   help="the input's frame rate, checked against the model's")
-    p.add_argument("--checkpoint", choices=("best", "latest"),
-                   help="which weights (default: those the run reported with)")
+    p.add_argument(
+        "--frame-rate",
+        type=_positive_float,
+        metavar="HZ",
+        help="the input's frame rate, checked against the model's",
+    )
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "latest"),
+        help="which weights (default: those the run reported with)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
-        "score", help="Spikefinder correlation of predicted vs true spikes",
+        "score",
+        help="Spikefinder correlation of predicted vs true spikes",
         description="Score a prediction against ground truth, both in the Spikefinder layout "
         "(header 0,1,…; one column per cell; 100 Hz frames): per cell, drop NaN frames, sum "
         "non-overlapping bins of 4 frames (25 Hz), Pearson r. Prints each cell's r and the "
@@ -249,11 +314,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("truth", metavar="TRUTH.csv", help="true spike counts (.csv or .csv.gz)")
     p.add_argument("prediction", metavar="PRED.csv", help="predicted rates, same cells")
-    p.add_argument("--downsample", type=_positive_int, default=4, metavar="K",
-                   help="frames per bin (4 → 25 Hz, 8 → 12.5 Hz, 16 → 6.25 Hz; default 4)")
-    p.add_argument("--json", action="store_true",
-                   help='print exactly {"cells": [r per cell, in column order], "mean": r} '
-                   "(an undefined r is null)")
+    p.add_argument(
+        "--downsample",
+        type=_positive_int,
+        default=4,
+        metavar="K",
+        help="frames per bin (4 → 25 Hz, 8 → 12.5 Hz, 16 → 6.25 Hz; default 4)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print exactly {"cells": [r per cell, in column order], "mean": r} '
+        "(an undefined r is null)",
+    )
     p.set_defaults(func=_cmd_score)
     return parser
 
@@ -268,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neurolearn: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("neurolearn: interrupted; the last checkpoint is kept (train: run the same command "
-              "with --resume to continue)", file=sys.stderr)
+        print(
+            "neurolearn: interrupted; the last checkpoint is kept (train: run the same command "
+            "with --resume to continue)",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:  # e.g. `neurolearn tasks | head`: the reader left, not an error
         import os

@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "parse_overrides", "make_config", "config_to_dict", "config_diff",
-           "monitor_mode"]
+__all__ = [
+    "TrainConfig",
+    "parse_overrides",
+    "make_config",
+    "config_to_dict",
+    "config_diff",
+    "monitor_mode",
+]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
@@ -81,15 +87,21 @@ class TrainConfig:
     checkpoint_every: int = 1
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_batch_size", "steps_per_call",
-                     "checkpoint_every"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "steps_per_call",
+            "checkpoint_every",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"config {name} must be >= 1, got {getattr(self, name)}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"config learning_rate must be > 0, got {self.learning_rate}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
-                f"config optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+                f"config optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+            )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"config schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.patience is not None and self.patience < 1:
@@ -99,20 +111,30 @@ class TrainConfig:
         if self.seed < 0:
             raise ValueError(f"config seed must be >= 0, got {self.seed}")
         if self.monitor_mode not in (None, "min", "max"):
-            raise ValueError(f"config monitor_mode must be min, max or null, got "
-                             f"{self.monitor_mode!r}")
+            raise ValueError(
+                f"config monitor_mode must be min, max or null, got {self.monitor_mode!r}"
+            )
         if self.decay_epochs <= 0 or self.decay_rate <= 0:
             raise ValueError("config decay_epochs and decay_rate must be > 0")
 
 
 # Settings that may differ when a run is resumed (they change how long it trains, not what).
-RESUMABLE_CHANGES = ("epochs", "patience", "min_delta", "steps_per_call", "eval_batch_size",
-                     "device_budget_mb", "checkpoint_every")
+RESUMABLE_CHANGES = (
+    "epochs",
+    "patience",
+    "min_delta",
+    "steps_per_call",
+    "eval_batch_size",
+    "device_budget_mb",
+    "checkpoint_every",
+)
 
 
 def config_to_dict(cfg) -> dict[str, Any]:
-    return {f.name: (list(v) if isinstance(v := getattr(cfg, f.name), tuple) else v)
-            for f in dataclasses.fields(cfg)}
+    return {
+        f.name: (list(v) if isinstance(v := getattr(cfg, f.name), tuple) else v)
+        for f in dataclasses.fields(cfg)
+    }
 
 
 def _coerce(name: str, value: Any, tp: Any) -> Any:
@@ -193,8 +215,9 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def make_config(config_cls: type, overrides: dict[str, Any] | None = None, *,
-                base: dict[str, Any] | None = None):
+def make_config(
+    config_cls: type, overrides: dict[str, Any] | None = None, *, base: dict[str, Any] | None = None
+):
     """Build a config from defaults, then ``base`` (e.g. a saved run), then ``overrides``.
 
     Raises:
@@ -221,8 +244,16 @@ def config_diff(a, b) -> dict[str, tuple[Any, Any]]:
     return {k: (da[k], db.get(k)) for k in da if da[k] != db.get(k)}
 
 
-_HIGHER_IS_BETTER = ("accuracy", "auc", "f1", "r2", "explained_variance", "corr", "precision",
-                     "recall")
+_HIGHER_IS_BETTER = (
+    "accuracy",
+    "auc",
+    "f1",
+    "r2",
+    "explained_variance",
+    "corr",
+    "precision",
+    "recall",
+)
 
 
 def monitor_mode(monitor: str, task_monitor: tuple[str, str], cfg) -> str:

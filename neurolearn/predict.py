@@ -27,9 +27,16 @@ def _is_csv(path: Path) -> bool:
     return is_spikefinder_path(path)
 
 
-def predict_file(run_dir: str | os.PathLike, input: str | os.PathLike, out: str | os.PathLike, *,
-                 key: str | None = None, frame_rate: float | None = None,
-                 overwrite: bool = False, which: str | None = None) -> Path:
+def predict_file(
+    run_dir: str | os.PathLike,
+    input: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    key: str | None = None,
+    frame_rate: float | None = None,
+    overwrite: bool = False,
+    which: str | None = None,
+) -> Path:
     """Predict every trace of ``input`` with the model in ``run_dir`` and write ``out``.
 
     Args:
@@ -55,13 +62,17 @@ def predict_file(run_dir: str | os.PathLike, input: str | os.PathLike, out: str 
     in_csv = _is_csv(input)
     if in_csv:
         if not _is_csv(out):
-            raise ValueError(f"output {str(out)!r} should end in .csv or .csv.gz (the input is a "
-                             "Spikefinder-layout CSV)")
+            raise ValueError(
+                f"output {str(out)!r} should end in .csv or .csv.gz (the input is a "
+                "Spikefinder-layout CSV)"
+            )
         check_output_path(out, overwrite=overwrite, suffixes=())
     else:
         if input.suffix.lower() not in (".h5", ".hdf5"):
-            raise ValueError(f"input {str(input)!r} should be an HDF5 file (.h5) or a "
-                             "Spikefinder-layout CSV (.csv, .csv.gz)")
+            raise ValueError(
+                f"input {str(input)!r} should be an HDF5 file (.h5) or a "
+                "Spikefinder-layout CSV (.csv, .csv.gz)"
+            )
         check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
     if not input.exists():
         raise FileNotFoundError(f"input file {str(input)!r} does not exist")
@@ -79,16 +90,20 @@ def predict_file(run_dir: str | os.PathLike, input: str | os.PathLike, out: str 
         traces = list(arr)
     n_in = run.normalisation.x.mean.shape[0] if run.normalisation.x else None
     if n_in is not None and traces and traces[0].shape[-1] != n_in:
-        raise ValueError(f"the model takes {n_in} input channel(s) per frame, the input has "
-                         f"{traces[0].shape[-1]}")
+        raise ValueError(
+            f"the model takes {n_in} input channel(s) per frame, the input has "
+            f"{traces[0].shape[-1]}"
+        )
     preds = task.predict_traces(run, traces, frame_rate=frame_rate)
     if in_csv:
         cols = []
         for i, p in enumerate(preds):
             p = np.asarray(p)
             if p.ndim == 2 and p.shape[1] != 1:
-                raise ValueError(f"the model predicts {p.shape[1]} values per frame; a "
-                                 "Spikefinder-layout CSV holds one per column")
+                raise ValueError(
+                    f"the model predicts {p.shape[1]} values per frame; a "
+                    "Spikefinder-layout CSV holds one per column"
+                )
             cols.append(p.reshape(len(traces[i])))
         write_table(out, cols)
     else:
@@ -97,9 +112,17 @@ def predict_file(run_dir: str | os.PathLike, input: str | os.PathLike, out: str 
         with atomic_path(out) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.create_dataset("Y_pred", data=np.stack(preds).astype(np.float32))
-                write_attrs(f, {
-                    "dataset": f"{task.name}-prediction", "task": task.name,
-                    "run": str(Path(run_dir).absolute()), "input": str(input.absolute()),
-                    "input_key": key, "checkpoint": list(run.checkpoint),
-                    "created_utc": utc_now(), "versions": package_versions()})
+                write_attrs(
+                    f,
+                    {
+                        "dataset": f"{task.name}-prediction",
+                        "task": task.name,
+                        "run": str(Path(run_dir).absolute()),
+                        "input": str(input.absolute()),
+                        "input_key": key,
+                        "checkpoint": list(run.checkpoint),
+                        "created_utc": utc_now(),
+                        "versions": package_versions(),
+                    },
+                )
     return out

@@ -18,9 +18,16 @@ def _num(v) -> float:
     return float("nan") if v is None or v == "" else float(v)
 
 
-def plot_curves(history: list[dict[str, Any]], path: str | Path, *, monitor: str,
-                units: dict[str, str], best_epoch: int | None = None, title: str = "",
-                references: dict[str, float] | None = None) -> None:
+def plot_curves(
+    history: list[dict[str, Any]],
+    path: str | Path,
+    *,
+    monitor: str,
+    units: dict[str, str],
+    best_epoch: int | None = None,
+    title: str = "",
+    references: dict[str, float] | None = None,
+) -> None:
     """Loss (train objective, validation loss; log scale) and the monitored metric per epoch,
     with ``references`` (e.g. baselines' values of the same metric) as horizontal lines."""
     import matplotlib
@@ -30,9 +37,11 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path, *, monitor: str
 
     ep = np.array([r["epoch"] for r in history])
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for key, label, style in (("loss", "training objective (incl. penalty)", "-o"),
-                              ("train_data_loss", "training loss", "-"),
-                              ("val_loss", "validation loss", "-s")):
+    for key, label, style in (
+        ("loss", "training objective (incl. penalty)", "-o"),
+        ("train_data_loss", "training loss", "-"),
+        ("val_loss", "validation loss", "-s"),
+    ):
         y = np.array([_num(r.get(key)) for r in history])
         ok = np.isfinite(y) & (y > 0)
         if ok.any():
@@ -48,10 +57,17 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path, *, monitor: str
     if best_epoch:
         sel = ep == best_epoch
         if sel.any():
-            b.plot(ep[sel], y[sel], "*", ms=14, color="tab:red",
-                   label=f"best: epoch {best_epoch}, {y[sel][0]:.4g}")
-    for (label, value), ls in zip((references or {}).items(), ("--", ":", "-.", "--"),
-                                  strict=False):
+            b.plot(
+                ep[sel],
+                y[sel],
+                "*",
+                ms=14,
+                color="tab:red",
+                label=f"best: epoch {best_epoch}, {y[sel][0]:.4g}",
+            )
+    for (label, value), ls in zip(
+        (references or {}).items(), ("--", ":", "-.", "--"), strict=False
+    ):
         if value is not None and np.isfinite(value):
             b.axhline(value, color="0.4", ls=ls, lw=1.0, label=f"{label}: {value:.4g}")
     unit = units.get(metric, "")
@@ -83,11 +99,12 @@ def _metric_table(rows: dict[str, dict[str, float]], units: dict[str, str]) -> s
     names: list[str] = []
     for m in rows.values():
         names += [k for k in m if k not in names]
-    head = "| | " + " | ".join(
-        f"{n} ({units[n]})" if units.get(n) else n for n in names) + " |"
+    head = "| | " + " | ".join(f"{n} ({units[n]})" if units.get(n) else n for n in names) + " |"
     sep = "|---" * (len(names) + 1) + "|"
-    body = "\n".join(f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |"
-                     for label, m in rows.items())
+    body = "\n".join(
+        f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |"
+        for label, m in rows.items()
+    )
     return "\n".join([head, sep, body])
 
 
@@ -113,8 +130,15 @@ def _normalisation_text(folder: RunFolder) -> str:
     return "; ".join(parts + [d.get("fitted_on", "")]) if parts else d.get("fitted_on", "none")
 
 
-def write_report(folder: RunFolder, *, task, cfg, info: dict[str, Any], metrics: dict[str, Any],
-                 split: dict[str, Any]) -> Path:
+def write_report(
+    folder: RunFolder,
+    *,
+    task,
+    cfg,
+    info: dict[str, Any],
+    metrics: dict[str, Any],
+    split: dict[str, Any],
+) -> Path:
     """``report.md``: what was trained on what, final metrics beside baselines, figures."""
     units = metrics.get("units", {})
     m = metrics["metrics"]
@@ -129,32 +153,65 @@ def write_report(folder: RunFolder, *, task, cfg, info: dict[str, Any], metrics:
     ordered = {}
     for s in ("val", "test"):
         ordered.update({k: v for k, v in rows.items() if k.endswith(f", {s}")})
-    lines += ["## Final metrics", "",
-              f"Weights: the **{metrics['final_checkpoint']}** checkpoint (best epoch "
-              f"{metrics['best_epoch']} by `{metrics['monitor']}`"
-              + (", stopped early" if metrics.get("stopped_early") else "") + ").", "",
-              _metric_table(ordered, units), ""]
-    lines += ["![predictions vs truth](examples.png)", "",
-              "## Training curves", "", "![loss and metric per epoch](curves.png)", ""]
-    lines += ["## Data and split", "",
-              f"- data: `{data.get('path')}` (dataset `{data.get('dataset')}`, sha256 "
-              f"`{str(data.get('sha256'))[:16]}…`, seed {data.get('attrs', {}).get('seed')})",
-              "- split: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in split.items()
-                                       if not isinstance(v, (list, dict))),
-              f"- normalisation: {_normalisation_text(folder)} (`normalisation.json`)", ""]
-    lines += ["## Model and training", "",
-              f"- parameters: {info.get('n_params')}; receptive field: "
-              f"{info.get('receptive_field')} steps",
-              f"- epochs run: {timing.get('epochs_run')}; median "
-              f"{_fmt(timing.get('median_epoch_s'))} s per epoch, "
-              f"{_fmt(timing.get('median_steps_per_s'))} steps/s (compile "
-              f"{_fmt(info.get('compile_s'))} s, not included) on {_device(info)}",
-              "- versions: " + ", ".join(f"{k} {info.get('versions', {}).get(k)}"
-                                         for k in ("jax", "flax", "optax")),
-              "", "<details><summary>config</summary>", "", "| key | value |", "|---|---|"]
+    lines += [
+        "## Final metrics",
+        "",
+        f"Weights: the **{metrics['final_checkpoint']}** checkpoint (best epoch "
+        f"{metrics['best_epoch']} by `{metrics['monitor']}`"
+        + (", stopped early" if metrics.get("stopped_early") else "")
+        + ").",
+        "",
+        _metric_table(ordered, units),
+        "",
+    ]
+    lines += [
+        "![predictions vs truth](examples.png)",
+        "",
+        "## Training curves",
+        "",
+        "![loss and metric per epoch](curves.png)",
+        "",
+    ]
+    lines += [
+        "## Data and split",
+        "",
+        f"- data: `{data.get('path')}` (dataset `{data.get('dataset')}`, sha256 "
+        f"`{str(data.get('sha256'))[:16]}…`, seed {data.get('attrs', {}).get('seed')})",
+        "- split: "
+        + ", ".join(
+            f"{k} = {_fmt(v)}" for k, v in split.items() if not isinstance(v, (list, dict))
+        ),
+        f"- normalisation: {_normalisation_text(folder)} (`normalisation.json`)",
+        "",
+    ]
+    lines += [
+        "## Model and training",
+        "",
+        f"- parameters: {info.get('n_params')}; receptive field: "
+        f"{info.get('receptive_field')} steps",
+        f"- epochs run: {timing.get('epochs_run')}; median "
+        f"{_fmt(timing.get('median_epoch_s'))} s per epoch, "
+        f"{_fmt(timing.get('median_steps_per_s'))} steps/s (compile "
+        f"{_fmt(info.get('compile_s'))} s, not included) on {_device(info)}",
+        "- versions: "
+        + ", ".join(f"{k} {info.get('versions', {}).get(k)}" for k in ("jax", "flax", "optax")),
+        "",
+        "<details><summary>config</summary>",
+        "",
+        "| key | value |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in config_to_dict(cfg).items()]
-    lines += ["", "</details>", "", "## Reuse", "", "```",
-              f"neurolearn evaluate {folder.path} --data {data.get('path')}",
-              f"neurolearn predict {folder.path} --input INPUT --out OUTPUT",
-              "```", ""]
+    lines += [
+        "",
+        "</details>",
+        "",
+        "## Reuse",
+        "",
+        "```",
+        f"neurolearn evaluate {folder.path} --data {data.get('path')}",
+        f"neurolearn predict {folder.path} --input INPUT --out OUTPUT",
+        "```",
+        "",
+    ]
     return write_text_atomic(folder.report_md, "\n".join(lines))

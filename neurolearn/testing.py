@@ -26,8 +26,9 @@ def _ou(n: int, t: int, rng: np.random.Generator, *, tau_ms: float, sd_pA: float
     return x
 
 
-def toy_hh_voltage_arrays(n: int, t: int, *, seed: int, tau_ms: float = 20.0,
-                          sd_pA: float = 177.0) -> tuple[np.ndarray, np.ndarray]:
+def toy_hh_voltage_arrays(
+    n: int, t: int, *, seed: int, tau_ms: float = 20.0, sd_pA: float = 177.0
+) -> tuple[np.ndarray, np.ndarray]:
     """``(X, Y)`` of shape (n, t, 1): an OU-like current (pA) and a "voltage" (mV).
 
     ``Y = -65 + 2 tanh(u / 250)``, ``u`` = X filtered by a causal exponential kernel (τ = 3 ms,
@@ -44,8 +45,15 @@ def toy_hh_voltage_arrays(n: int, t: int, *, seed: int, tau_ms: float = 20.0,
     return x[:, 50:, None].astype(np.float32), y[:, 50:, None].astype(np.float32)
 
 
-def write_toy_hh_voltage(path: str | os.PathLike, *, n_train: int = 200, n_test: int = 2,
-                         length: int = 200, test_length: int = 1000, seed: int = 0) -> Path:
+def write_toy_hh_voltage(
+    path: str | os.PathLike,
+    *,
+    n_train: int = 200,
+    n_test: int = 2,
+    length: int = 200,
+    test_length: int = 1000,
+    seed: int = 0,
+) -> Path:
     """Write a toy file with the ``hh-voltage`` layout: X, Y (n_train, length, 1), X_test,
     Y_test (n_test, test_length, 1), attrs ``dataset="hh-voltage"``, ``dt_sample_ms=1.0``,
     ``toy=True``."""

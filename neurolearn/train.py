@@ -40,8 +40,16 @@ from .data.batching import Batcher, fits_on_device, prefetch
 from .data.normalise import Normalisation
 from .data.windows import fetch
 
-__all__ = ["train_and_evaluate", "load_run", "evaluate_run", "LoadedRun", "TrainResult",
-           "NonFiniteLossError", "EpochEnd", "make_optimizer"]
+__all__ = [
+    "train_and_evaluate",
+    "load_run",
+    "evaluate_run",
+    "LoadedRun",
+    "TrainResult",
+    "NonFiniteLossError",
+    "EpochEnd",
+    "make_optimizer",
+]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -113,7 +121,8 @@ def make_optimizer(cfg, steps_per_epoch: int):
         schedule = optax.warmup_cosine_decay_schedule(0.0, lr, warm, max(total, warm + 1))
     else:  # exponential
         schedule = optax.exponential_decay(
-            lr, max(1, int(round(cfg.decay_epochs * steps_per_epoch))), cfg.decay_rate)
+            lr, max(1, int(round(cfg.decay_epochs * steps_per_epoch))), cfg.decay_rate
+        )
     if cfg.optimizer == "adam":
         base = optax.adam(schedule)
     elif cfg.optimizer == "adamw":
@@ -209,8 +218,9 @@ def _history_files(folder: RunFolder, history: list[dict[str, Any]]) -> None:
     for row in history:
         w.writerow({k: row.get(k, "") for k in keys})
     write_text_atomic(folder.history_csv, buf.getvalue())
-    write_text_atomic(folder.history_jsonl,
-                      "".join(json.dumps(r, allow_nan=True) + "\n" for r in history))
+    write_text_atomic(
+        folder.history_jsonl, "".join(json.dumps(r, allow_nan=True) + "\n" for r in history)
+    )
 
 
 def _finite(x) -> bool:
@@ -299,8 +309,9 @@ class _Engine:
                 batch0 = source.fetch(source.arrays, np.zeros(b, np.int64))
                 payload = jax.tree.map(lambda a, k=k: np.stack([a] * k), batch0)
                 idx = np.zeros(k, np.int32)
-            self._compiled[k] = fn.lower(*static, self.state, payload, idx, w, steps,
-                                         self.dropout_key).compile()
+            self._compiled[k] = fn.lower(
+                *static, self.state, payload, idx, w, steps, self.dropout_key
+            ).compile()
         return time.perf_counter() - t0
 
     def run_epoch(self, batcher: Batcher, epoch: int, first_step: int, *, bar=None):
@@ -317,7 +328,8 @@ class _Engine:
             lo, hi = chunks[i]
             batch = source.fetch(source.arrays, idx[lo:hi].reshape(-1))
             return jax.device_put(
-                jax.tree.map(lambda a: a.reshape((hi - lo, b) + a.shape[1:]), batch))
+                jax.tree.map(lambda a: a.reshape((hi - lo, b) + a.shape[1:]), batch)
+            )
 
         feed = None if self.resident else prefetch(host_batches, len(chunks))
         data = self._device_data.get("train")
@@ -328,7 +340,8 @@ class _Engine:
             else:
                 payload, chunk_idx = next(feed), np.zeros(hi - lo, np.int32)
             self.state, (loss, dloss) = self._compiled[hi - lo](
-                self.state, payload, chunk_idx, w[lo:hi], steps, self.dropout_key)
+                self.state, payload, chunk_idx, w[lo:hi], steps, self.dropout_key
+            )
             loss = np.asarray(loss)
             if not _finite(loss):
                 bad = int(np.flatnonzero(~np.isfinite(loss))[0])
@@ -341,8 +354,11 @@ class _Engine:
             if bar is not None:
                 bar.update(hi - lo)
                 bar.set_postfix(loss=f"{float(loss[-1]):.4g}", refresh=False)
-        return float(np.concatenate(losses).mean()), float(np.concatenate(data_losses).mean()), \
-            len(idx)
+        return (
+            float(np.concatenate(losses).mean()),
+            float(np.concatenate(data_losses).mean()),
+            len(idx),
+        )
 
     # ------------------------------------------------------------------ evaluation
     def predict_source(self, name: str, indices=None) -> tuple[np.ndarray, np.ndarray]:
@@ -359,7 +375,7 @@ class _Engine:
         static = (self.task, self.cfg, self.model_graphdef, layout)
         preds, losses = [], []
         for lo in range(0, len(indices), bs):
-            sel = indices[lo:lo + bs]
+            sel = indices[lo : lo + bs]
             pad = bs - len(sel)
             sel_p = np.concatenate([sel, np.full(pad, sel[0])]).astype(np.int32)
             if data is not None:
@@ -406,8 +422,12 @@ class _Engine:
 
 def _data_record(path: Path, data) -> dict[str, Any]:
     attrs = {k: v for k, v in data.attrs.items() if k not in ("versions",)}
-    return {"path": str(path.absolute()), "sha256": sha256(path), "dataset": data.name,
-            "attrs": attrs}
+    return {
+        "path": str(path.absolute()),
+        "sha256": sha256(path),
+        "dataset": data.name,
+        "attrs": attrs,
+    }
 
 
 def _check_receptive_field(engine: _Engine, prepared) -> None:
@@ -521,8 +541,9 @@ def train_and_evaluate(
     dataset = task.load(data, cfg)
     prepared = task.prepare(dataset, cfg, key=jax.random.fold_in(key, 1))
     n_train = len(prepared.sources["train"])
-    batcher = Batcher(np.arange(n_train), cfg.batch_size, key=jax.random.fold_in(key, 2),
-                      balance=prepared.balance)
+    batcher = Batcher(
+        np.arange(n_train), cfg.batch_size, key=jax.random.fold_in(key, 2), balance=prepared.balance
+    )
     engine = _Engine(task, cfg, prepared, steps_per_epoch=batcher.steps_per_epoch, key=key)
     _check_receptive_field(engine, prepared)
     monitor = cfg.monitor or task.monitor[0]
@@ -538,8 +559,9 @@ def train_and_evaluate(
         history = list(meta["history"])
         best, best_epoch = meta["best"], int(meta["best_epoch"])
         bad_epochs = int(meta["bad_epochs"])
-        if start_epoch >= cfg.epochs or (meta.get("stopped_early") and
-                                         cfg.epochs == saved_cfg.epochs):
+        if start_epoch >= cfg.epochs or (
+            meta.get("stopped_early") and cfg.epochs == saved_cfg.epochs
+        ):
             ckpts.close()
             raise ValueError(
                 f"run {str(folder.path)!r} already finished {start_epoch} epoch(s) of "
@@ -556,13 +578,20 @@ def train_and_evaluate(
     if not history:
         t0 = time.perf_counter()
         val0 = engine.evaluate("val")
-        row0 = {"epoch": 0, "step": 0, "loss": None, "train_data_loss": None,
-                **{f"val_{k}": v for k, v in val0.items()}, "epoch_s": time.perf_counter() - t0}
+        row0 = {
+            "epoch": 0,
+            "step": 0,
+            "loss": None,
+            "train_data_loss": None,
+            **{f"val_{k}": v for k, v in val0.items()},
+            "epoch_s": time.perf_counter() - t0,
+        }
         history = [row0]
     if monitor not in history[0]:
         choices = sorted(k for k in history[0] if k.startswith("val_"))
-        raise ValueError(f"monitor {monitor!r} is not a metric of task {task.name!r}; "
-                         f"choose one of {choices}")
+        raise ValueError(
+            f"monitor {monitor!r} is not a metric of task {task.name!r}; choose one of {choices}"
+        )
 
     # ---------------------------------------------------------------- the run folder
     folder.path.mkdir(parents=True, exist_ok=True)
@@ -571,26 +600,41 @@ def train_and_evaluate(
         write_json_atomic(folder.config_json, config_to_dict(cfg))
         prepared.normalisation.save(folder.normalisation_json)
         write_json_atomic(folder.split_json, prepared.split)
-        write_json_atomic(folder.run_json, {
-            "task": task.name, "status": "running", "created_utc": utc_now(), "seed": cfg.seed,
-            "data": data_rec, "n_params": engine.n_params,
-            "receptive_field": engine.receptive_field, "monitor": [monitor, mode],
-            "device_resident_data": engine.resident, "versions": package_versions(),
-            "device": device_info(), "info": prepared.info,
-        })
+        write_json_atomic(
+            folder.run_json,
+            {
+                "task": task.name,
+                "status": "running",
+                "created_utc": utc_now(),
+                "seed": cfg.seed,
+                "data": data_rec,
+                "n_params": engine.n_params,
+                "receptive_field": engine.receptive_field,
+                "monitor": [monitor, mode],
+                "device_resident_data": engine.resident,
+                "versions": package_versions(),
+                "device": device_info(),
+                "info": prepared.info,
+            },
+        )
     else:
         write_json_atomic(folder.config_json, config_to_dict(cfg))
-        folder.update_run(status=f"running (resumed at epoch {start_epoch})",
-                          resumed_utc=utc_now(), versions=package_versions(),
-                          device=device_info())
+        folder.update_run(
+            status=f"running (resumed at epoch {start_epoch})",
+            resumed_utc=utc_now(),
+            versions=package_versions(),
+            device=device_info(),
+        )
     folder.update_run(compile_s=compile_s)
     ckpts = Checkpoints(folder.checkpoints, create=True)
 
     if start_epoch:
         say(f"resuming {folder.path} after epoch {start_epoch} (best so far: epoch {best_epoch})")
-    say(f"{task.name}: {n_train} training, {len(prepared.sources['val'])} validation examples; "
+    say(
+        f"{task.name}: {n_train} training, {len(prepared.sources['val'])} validation examples; "
         f"{engine.n_params} parameters; {batcher.steps_per_epoch} steps per epoch; compiled in "
-        f"{compile_s:.1f} s; run folder {folder.path}")
+        f"{compile_s:.1f} s; run folder {folder.path}"
+    )
 
     # ---------------------------------------------------------------- the loop
     step = int(history[-1]["step"] or 0)
@@ -598,8 +642,14 @@ def train_and_evaluate(
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
-            bar = tqdm(total=batcher.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       unit="step", leave=False, disable=not progress, dynamic_ncols=True)
+            bar = tqdm(
+                total=batcher.steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                unit="step",
+                leave=False,
+                disable=not progress,
+                dynamic_ncols=True,
+            )
             t0 = time.perf_counter()
             try:
                 loss, dloss, n_steps = engine.run_epoch(batcher, epoch, step, bar=bar)
@@ -611,13 +661,21 @@ def train_and_evaluate(
             except NonFiniteLossError as e:
                 raise NonFiniteLossError(f"{e} after epoch {epoch + 1}") from None
             step += n_steps
-            row = {"epoch": epoch + 1, "step": step, "loss": loss, "train_data_loss": dloss,
-                   **{f"val_{k}": v for k, v in val.items()},
-                   "lr": float(engine.schedule(step - 1)), "epoch_s": time.perf_counter() - t0,
-                   "train_s": train_s, "steps_per_s": n_steps / train_s}
+            row = {
+                "epoch": epoch + 1,
+                "step": step,
+                "loss": loss,
+                "train_data_loss": dloss,
+                **{f"val_{k}": v for k, v in val.items()},
+                "lr": float(engine.schedule(step - 1)),
+                "epoch_s": time.perf_counter() - t0,
+                "train_s": train_s,
+                "steps_per_s": n_steps / train_s,
+            }
             value = row[monitor]
-            improved = best is None or (value < best - cfg.min_delta if mode == "min"
-                                        else value > best + cfg.min_delta)
+            improved = best is None or (
+                value < best - cfg.min_delta if mode == "min" else value > best + cfg.min_delta
+            )
             if improved:
                 best, best_epoch, bad_epochs = value, epoch + 1, 0
             else:
@@ -626,26 +684,40 @@ def train_and_evaluate(
             history.append(row)
             stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience
             last = epoch + 1 == cfg.epochs or stopped_early
-            meta = {"epoch": epoch + 1, "step": step, "best": best, "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs, "history": history, "stopped_early": stopped_early,
-                    "monitor": monitor}
+            meta = {
+                "epoch": epoch + 1,
+                "step": step,
+                "best": best,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+                "history": history,
+                "stopped_early": stopped_early,
+                "monitor": monitor,
+            }
             if (epoch + 1) % cfg.checkpoint_every == 0 or last or improved:
                 ckpts.save(epoch + 1, engine.pure_state(), meta, is_best=improved)
             _history_files(folder, history)
-            say(f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.4g}  val_loss {row['val_loss']:.4g}"
+            say(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.4g}  val_loss {row['val_loss']:.4g}"
                 f"  {monitor} {value:.4g}{' *' if improved else ''}  ({row['epoch_s']:.1f} s, "
-                f"{row['steps_per_s']:.1f} steps/s)")
+                f"{row['steps_per_s']:.1f} steps/s)"
+            )
             for cb in callbacks:
                 cb(EpochEnd(epoch + 1, row, folder.path))
             if stopped_early:
-                say(f"early stop: {monitor} has not improved for {cfg.patience} epochs "
-                    f"(best {best:.4g} at epoch {best_epoch})")
+                say(
+                    f"early stop: {monitor} has not improved for {cfg.patience} epochs "
+                    f"(best {best:.4g} at epoch {best_epoch})"
+                )
                 break
     except NonFiniteLossError as e:
         kept = ckpts.latest_step()
         ckpts.close()
-        where = (f"the last good checkpoint (epoch {kept}) is kept in "
-                 f"{str(folder.checkpoints)!r}" if kept else "no epoch finished")
+        where = (
+            f"the last good checkpoint (epoch {kept}) is kept in {str(folder.checkpoints)!r}"
+            if kept
+            else "no epoch finished"
+        )
         folder.update_run(status=f"failed: {e}", failed_utc=utc_now())
         raise NonFiniteLossError(
             f"training stopped: {e}; {where}. Lower learning_rate or set clip_norm "
@@ -669,13 +741,23 @@ def train_and_evaluate(
     elif cfg.restore_best and best_epoch:
         final = "best"
     ckpts.close()
-    result = finish_run(engine, task, cfg, folder, history, best_epoch=best_epoch,
-                        final=final, stopped_early=stopped_early, monitor=monitor)
+    result = finish_run(
+        engine,
+        task,
+        cfg,
+        folder,
+        history,
+        best_epoch=best_epoch,
+        final=final,
+        stopped_early=stopped_early,
+        monitor=monitor,
+    )
     return result
 
 
-def finish_run(engine, task, cfg, folder: RunFolder, history, *, best_epoch, final,
-               stopped_early, monitor) -> TrainResult:
+def finish_run(
+    engine, task, cfg, folder: RunFolder, history, *, best_epoch, final, stopped_early, monitor
+) -> TrainResult:
     """Final metrics, figures and report of a finished run."""
     from neurosim.provenance import utc_now
 
@@ -690,24 +772,48 @@ def finish_run(engine, task, cfg, folder: RunFolder, history, *, best_epoch, fin
         "epochs_run": len(trained),
         "median_epoch_s": float(np.median([r["epoch_s"] for r in trained])) if trained else None,
         "median_steps_per_s": float(np.median([r["steps_per_s"] for r in trained]))
-        if trained else None,
+        if trained
+        else None,
     }
-    out = {"task": task.name, "final_checkpoint": final, "best_epoch": best_epoch,
-           "monitor": monitor, "stopped_early": stopped_early, "metrics": metrics,
-           "baselines": baselines, "units": task.units, "timing": timing}
+    out = {
+        "task": task.name,
+        "final_checkpoint": final,
+        "best_epoch": best_epoch,
+        "monitor": monitor,
+        "stopped_early": stopped_early,
+        "metrics": metrics,
+        "baselines": baselines,
+        "units": task.units,
+        "timing": timing,
+    }
     write_json_atomic(folder.metrics_json, out)
     metric = monitor.removeprefix("val_")
-    refs = {f"baseline: {name.removeprefix('val_').replace('_', ' ')}": values[metric]
-            for name, values in baselines.items()
-            if name.startswith("val_") and metric in values}
-    report.plot_curves(history, folder.curves_png, monitor=monitor, units=task.units,
-                       best_epoch=best_epoch, title=f"{task.name} · {folder.path.name}",
-                       references=refs)
+    refs = {
+        f"baseline: {name.removeprefix('val_').replace('_', ' ')}": values[metric]
+        for name, values in baselines.items()
+        if name.startswith("val_") and metric in values
+    }
+    report.plot_curves(
+        history,
+        folder.curves_png,
+        monitor=monitor,
+        units=task.units,
+        best_epoch=best_epoch,
+        title=f"{task.name} · {folder.path.name}",
+        references=refs,
+    )
     task.plot_examples(folder.examples_png, examples, cfg)
-    info = folder.update_run(status="done", finished_utc=utc_now(), final_checkpoint=final,
-                             best_epoch=best_epoch, stopped_early=stopped_early, **timing)
-    report.write_report(folder, task=task, cfg=cfg, info=info, metrics=out,
-                        split=engine.prepared.split)
+    info = folder.update_run(
+        status="done",
+        finished_utc=utc_now(),
+        final_checkpoint=final,
+        best_epoch=best_epoch,
+        stopped_early=stopped_early,
+        **timing,
+    )
+    report.write_report(
+        folder, task=task, cfg=cfg, info=info, metrics=out, split=engine.prepared.split
+    )
     return TrainResult(folder.path, metrics, history, best_epoch, stopped_early)
 
 
@@ -758,7 +864,7 @@ class LoadedRun:
             self._fn = jax.jit(fn)
         xn = self.normalisation.apply_x(x)
         bs = batch_size or self.config.eval_batch_size
-        out = [np.asarray(self._fn(self._state, xn[i:i + bs])) for i in range(0, len(xn), bs)]
+        out = [np.asarray(self._fn(self._state, xn[i : i + bs])) for i in range(0, len(xn), bs)]
         return self.normalisation.invert_y(np.concatenate(out))
 
 
@@ -798,15 +904,19 @@ def load_run(folder: str | Path, *, which: str | None = None, task=None) -> Load
         ckpts.close()
     model = t.build_model(cfg, rngs=nnx.Rngs(params=jax.random.key(0)))
     mstate = nnx.state(model)
-    check_compatible(state["model"], nnx.to_pure_dict(mstate),
-                     what=f"the {which!r} checkpoint (epoch {step}) of {str(rf.path)!r}")
+    check_compatible(
+        state["model"],
+        nnx.to_pure_dict(mstate),
+        what=f"the {which!r} checkpoint (epoch {step}) of {str(rf.path)!r}",
+    )
     nnx.replace_by_pure_dict(mstate, state["model"])
     nnx.update(model, mstate)
     return LoadedRun(rf.path, t, cfg, norm, model, info, (which, step))
 
 
-def evaluate_run(folder: str | Path, data: str | Path, *, which: str | None = None
-                 ) -> dict[str, Any]:
+def evaluate_run(
+    folder: str | Path, data: str | Path, *, which: str | None = None
+) -> dict[str, Any]:
     """Metrics of a trained run on a data file (its validation split and test arrays).
 
     The data file must be of the run's task's dataset kind; it is split exactly as in training
@@ -820,13 +930,23 @@ def evaluate_run(folder: str | Path, data: str | Path, *, which: str | None = No
     run = load_run(folder, which=which)
     task, cfg = run.task, run.config
     dataset = read_for_run(run, data)
-    prepared = task.prepare(dataset, cfg, key=jax.random.fold_in(jax.random.key(cfg.seed), 1),
-                            normalisation=run.normalisation)
+    prepared = task.prepare(
+        dataset,
+        cfg,
+        key=jax.random.fold_in(jax.random.key(cfg.seed), 1),
+        normalisation=run.normalisation,
+    )
     engine = _Engine(task, cfg, prepared, model=run.model)
     _check_receptive_field(engine, prepared)
     metrics = {s: engine.evaluate(s) for s in ("val", "test") if s in prepared.sources}
-    return {"run": str(run.folder), "data": str(Path(data)), "checkpoint": list(run.checkpoint),
-            "split": prepared.split, "metrics": metrics, "units": task.units}
+    return {
+        "run": str(run.folder),
+        "data": str(Path(data)),
+        "checkpoint": list(run.checkpoint),
+        "split": prepared.split,
+        "metrics": metrics,
+        "units": task.units,
+    }
 
 
 def read_for_run(run: LoadedRun, data: str | Path):

@@ -241,8 +241,14 @@ def rebin_spikes(
     return np.bincount(j[keep], weights=s[keep], minlength=n_new)[:n_new]
 
 
-def resample_trace(x: np.ndarray, frame_rate: float, new_rate: float, *, method: str = "auto",
-                   n_new: int | None = None) -> np.ndarray:
+def resample_trace(
+    x: np.ndarray,
+    frame_rate: float,
+    new_rate: float,
+    *,
+    method: str = "auto",
+    n_new: int | None = None,
+) -> np.ndarray:
     """A fluorescence trace at another frame rate.
 
     Methods:
@@ -313,9 +319,16 @@ def resample_recording(rec: Recording, new_rate: float, *, method: str = "auto")
     return Recording(calcium, spikes, float(new_rate), rec.source)
 
 
-def normalize_trace(x: np.ndarray, method: str = "percentile", *, frame_rate: float = 100.0,
-                    low: float = 5.0, high: float = 80.0, f0_percentile: float = 8.0,
-                    window_s: float | None = None) -> np.ndarray:
+def normalize_trace(
+    x: np.ndarray,
+    method: str = "percentile",
+    *,
+    frame_rate: float = 100.0,
+    low: float = 5.0,
+    high: float = 80.0,
+    f0_percentile: float = 8.0,
+    window_s: float | None = None,
+) -> np.ndarray:
     """Normalise one fluorescence trace.
 
     Methods:

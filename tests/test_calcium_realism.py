@@ -61,8 +61,9 @@ def test_ogb1_twin_of_set4_matches_the_real_statistics(spikefinder_dir):
     """Regression test of the tuned OGB-1 preset against real cells of set 4 (first 150 s)."""
     rec = read_recording(spikefinder_dir / "4.train.calcium.csv.gz")
     cut = 15_000
-    real = Recording([c[:cut] for c in rec.calcium[1:3]], [s[:cut] for s in rec.spikes[1:3]],
-                     100.0, rec.source)
+    real = Recording(
+        [c[:cut] for c in rec.calcium[1:3]], [s[:cut] for s in rec.spikes[1:3]], 100.0, rec.source
+    )
     twin, nu = synthetic_twin(real, "ogb1", 7.8, key=jax.random.key(0), fit_iterations=2)
     r, t = summarize(real), summarize(twin)
     np.testing.assert_allclose(t.nu, r.nu, rtol=0.05)  # fitted

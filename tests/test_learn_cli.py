@@ -63,12 +63,28 @@ def test_score_errors(spikefinder_dir, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    data = write_toy_hh_voltage(d / "toy.h5", n_train=120, n_test=2, length=80, test_length=300,
-                                seed=3)
+    data = write_toy_hh_voltage(
+        d / "toy.h5", n_train=120, n_test=2, length=80, test_length=300, seed=3
+    )
     run = d / "run"
-    code = main(["train", "hh-voltage", "--data", str(data), "--out", str(run), "--epochs", "3",
-                 "--config", "n_val=30", "batch_size=30", "learning_rate=0.01",
-                 "--no-progress", "--quiet"])
+    code = main(
+        [
+            "train",
+            "hh-voltage",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--epochs",
+            "3",
+            "--config",
+            "n_val=30",
+            "batch_size=30",
+            "learning_rate=0.01",
+            "--no-progress",
+            "--quiet",
+        ]
+    )
     assert code == 0
     return data, run
 
@@ -78,8 +94,20 @@ def test_train_evaluate_predict(cli_run, tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["n_val"] == 30
     assert json.loads((run / "config.json").read_text())["epochs"] == 3
     metrics = json.loads((run / "metrics.json").read_text())["metrics"]
-    assert main(["evaluate", str(run), "--data", str(data), "--json",
-                 "--out", str(tmp_path / "ev.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run),
+                "--data",
+                str(data),
+                "--json",
+                "--out",
+                str(tmp_path / "ev.json"),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["metrics"]["val"]["rmse"] == pytest.approx(metrics["val"]["rmse"], rel=1e-6)
     assert json.loads((tmp_path / "ev.json").read_text()) == out
@@ -107,8 +135,21 @@ def test_train_evaluate_predict(cli_run, tmp_path, capsys):
 def test_train_config_errors(cli_run, tmp_path, capsys, extra, message):
     data, _ = cli_run
     out = tmp_path / "new"
-    code = main(["train", "hh-voltage", "--data", str(data), "--out", str(out), "--epochs", "1",
-                 "--no-progress", "--quiet", *extra])
+    code = main(
+        [
+            "train",
+            "hh-voltage",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--quiet",
+            *extra,
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("neurolearn: error: ") and message in err
@@ -121,8 +162,19 @@ def test_train_errors(cli_run, tmp_path, capsys):
     assert "unknown task 'no-such-task'; known tasks: " in capsys.readouterr().err
     assert main(["train", "hh-voltage", "--data", str(data), "--out", str(run)]) == 2
     assert "already holds files; pass --resume" in capsys.readouterr().err
-    assert main(["train", "hh-voltage", "--data", str(tmp_path / "missing.h5"),
-                 "--out", str(tmp_path / "y")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "hh-voltage",
+                "--data",
+                str(tmp_path / "missing.h5"),
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:

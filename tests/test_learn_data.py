@@ -67,8 +67,9 @@ def test_window_source_matches_naive_windows(target, backend):
     x, offsets = concatenate_series(series)
     y, _ = concatenate_series(labels)
     sid, start = window_starts([len(s) for s in series], window, stride=1, target=target)
-    src = WindowSource({"x": x, "y": y, "starts": (offsets[sid] + start).astype(np.int32)},
-                       window, target)
+    src = WindowSource(
+        {"x": x, "y": y, "starts": (offsets[sid] + start).astype(np.int32)}, window, target
+    )
     arrays = src.arrays if backend == "numpy" else jax.device_put(src.arrays)
     idx = np.arange(len(src))
     got = src.fetch(arrays, idx if backend == "numpy" else jnp.asarray(idx))
@@ -77,10 +78,13 @@ def test_window_source_matches_naive_windows(target, backend):
         if target == "next":
             xs, ys = create_sequences(s, lab, window)
         else:
-            xs = np.stack([s[i:i + window] for i in range(len(s) - window + 1)])
+            xs = np.stack([s[i : i + window] for i in range(len(s) - window + 1)])
             off = {"centre": window // 2, "last": window - 1}.get(target)
-            ys = (np.stack([lab[i:i + window] for i in range(len(s) - window + 1)])
-                  if off is None else np.array([lab[i + off] for i in range(len(s) - window + 1)]))
+            ys = (
+                np.stack([lab[i : i + window] for i in range(len(s) - window + 1)])
+                if off is None
+                else np.array([lab[i + off] for i in range(len(s) - window + 1)])
+            )
         want_x.append(xs)
         want_y.append(ys)
     np.testing.assert_array_equal(np.asarray(got["x"]), np.concatenate(want_x))
@@ -109,7 +113,7 @@ def test_split_groups_never_shares_a_group():
     groups = np.repeat(np.arange(12), 7)
     s = split_groups(groups, key=jax.random.key(3), val_fraction=0.25, test_fraction=0.2)
     parts = [set(groups[p]) for p in (s.train, s.val, s.test)]
-    assert all(not (a & b) for i, a in enumerate(parts) for b in parts[i + 1:])
+    assert all(not (a & b) for i, a in enumerate(parts) for b in parts[i + 1 :])
     assert sorted(np.concatenate([s.train, s.val, s.test])) == list(range(len(groups)))
     assert len(parts[1]) == 3 and len(parts[2]) == 2
     s2 = split_groups(groups, key=jax.random.key(3), val_fraction=0.25, test_fraction=0.2)
@@ -123,14 +127,25 @@ def test_split_groups_never_shares_a_group():
 
 
 @settings(max_examples=40, deadline=None)
-@given(lengths=st.lists(st.integers(120, 400), min_size=1, max_size=3),
-       window=st.integers(1, 10), target=st.sampled_from(["next", "centre", "sequence"]),
-       seed=st.integers(0, 1000))
+@given(
+    lengths=st.lists(st.integers(120, 400), min_size=1, max_size=3),
+    window=st.integers(1, 10),
+    target=st.sampled_from(["next", "centre", "sequence"]),
+    seed=st.integers(0, 1000),
+)
 def test_split_blocks_leaves_a_gap_of_at_least_one_window(lengths, window, target, seed):
     sid, start = window_starts(lengths, window, target=target)
     span = window + (1 if target == "next" else 0)
-    s = split_blocks(sid, start, span, lengths, key=seed, n_blocks=5, val_fraction=0.2,
-                     test_fraction=0.2 if len(lengths) > 1 else 0.0)
+    s = split_blocks(
+        sid,
+        start,
+        span,
+        lengths,
+        key=seed,
+        n_blocks=5,
+        val_fraction=0.2,
+        test_fraction=0.2 if len(lengths) > 1 else 0.0,
+    )
     check_no_overlap(s, sid, start, span, gap=span)
     parts = np.concatenate([s.train, s.val, s.test])
     assert len(np.unique(parts)) == len(parts)  # disjoint
@@ -256,8 +271,9 @@ def test_read_dataset_checks_what_it_reads(tmp_path):
     with pytest.raises(ValueError, match="'X' should have 3 dimensions"):
         read_dataset(_h5(tmp_path / "b.h5", {"X": x[..., 0], "Y": np.zeros(4, int)}), SCHEMA)
     with pytest.raises(ValueError, match=r"should end in shape \(1\)"):
-        read_dataset(_h5(tmp_path / "c.h5", {"X": np.zeros((4, 10, 2)), "Y": np.zeros(4, int)}),
-                     SCHEMA)
+        read_dataset(
+            _h5(tmp_path / "c.h5", {"X": np.zeros((4, 10, 2)), "Y": np.zeros(4, int)}), SCHEMA
+        )
     xn = x.copy()
     xn[2, 7, 0] = np.nan
     with pytest.raises(ValueError, match=r"'X' has 1 NaN.*index \(2, 7, 0\)"):
@@ -277,8 +293,10 @@ def test_read_dataset_checks_what_it_reads(tmp_path):
 
 
 def test_read_dataset_reads_spikefinder_through_the_same_interface(spikefinder_dir):
-    ds = read_dataset(spikefinder_dir / "4.train.calcium.csv.gz",
-                      {"calcium": ArraySpec(1, ragged=True), "spikes": ArraySpec(1, ragged=True)},
-                      dataset="spikefinder")
+    ds = read_dataset(
+        spikefinder_dir / "4.train.calcium.csv.gz",
+        {"calcium": ArraySpec(1, ragged=True), "spikes": ArraySpec(1, ragged=True)},
+        dataset="spikefinder",
+    )
     assert len(ds["calcium"]) == 6 and ds.attrs["frame_rate"] == 100.0
     assert all(len(c) == len(s) for c, s in zip(ds["calcium"], ds["spikes"], strict=True))

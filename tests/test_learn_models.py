@@ -27,8 +27,9 @@ def test_seed_model_has_219_parameters():
     assert n_params(ConvNet1D(rngs=nnx.Rngs(0))) == 219
     assert n_params(ConvNet1D(causal=True, rngs=nnx.Rngs(0))) == 219
     for ch, k in (((4, 8), (7, 3)), ((3,), (1,))):
-        assert n_params(ConvNet1D(2, 3, channels=ch, kernels=k, rngs=nnx.Rngs(0))) == \
-            keras_count(ch, k, 2, 3)
+        assert n_params(ConvNet1D(2, 3, channels=ch, kernels=k, rngs=nnx.Rngs(0))) == keras_count(
+            ch, k, 2, 3
+        )
 
 
 def _reference_forward(model, x, causal):
@@ -42,7 +43,7 @@ def _reference_forward(model, x, causal):
         pad = np.pad(h, ((0, 0), (left, k - 1 - left), (0, 0)))
         out = np.zeros(h.shape[:2] + (w.shape[2],))
         for j in range(k):
-            out += pad[:, j:j + h.shape[1], :] @ w[j]
+            out += pad[:, j : j + h.shape[1], :] @ w[j]
         h = np.maximum(out + b, 0.0)
     wo = np.asarray(model.readout.kernel[...], np.float64)
     return h @ wo + np.asarray(model.readout.bias[...], np.float64)
@@ -52,8 +53,12 @@ def _reference_forward(model, x, causal):
 def test_forward_matches_a_numpy_reference(causal):
     model = ConvNet1D(causal=causal, rngs=nnx.Rngs(1))
     x = np.random.default_rng(0).normal(size=(3, 40, 1)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(model(jnp.asarray(x))),
-                               _reference_forward(model, x, causal), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(model(jnp.asarray(x))),
+        _reference_forward(model, x, causal),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -27,9 +27,14 @@ FAST = {"n_val": 40, "batch_size": 32, "learning_rate": 1e-2, "eval_batch_size":
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns,
-                                         hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (
+            p.stat().st_mtime_ns,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def weights(run_dir: Path, which: str = "latest") -> dict[str, np.ndarray]:
@@ -44,15 +49,17 @@ def weights(run_dir: Path, which: str = "latest") -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     d = tmp_path_factory.mktemp("data")
-    return write_toy_hh_voltage(d / "toy.h5", n_train=200, n_test=2, length=100, test_length=400,
-                                seed=0)
+    return write_toy_hh_voltage(
+        d / "toy.h5", n_train=200, n_test=2, length=100, test_length=400, seed=0
+    )
 
 
 @pytest.fixture(scope="module")
 def trained(toy, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "hh"
-    result = train_and_evaluate("hh-voltage", {**FAST, "epochs": 12}, data=toy, workdir=run,
-                                progress=False, log=None)
+    result = train_and_evaluate(
+        "hh-voltage", {**FAST, "epochs": 12}, data=toy, workdir=run, progress=False, log=None
+    )
     return run, result
 
 
@@ -73,8 +80,18 @@ def test_training_reduces_validation_error_far_below_the_variance_baseline(train
 
 def test_run_folder_holds_everything_needed(trained, toy):
     run, result = trained
-    for name in ("run.json", "config.json", "normalisation.json", "split.json", "history.csv",
-                 "history.jsonl", "curves.png", "examples.png", "report.md", "metrics.json"):
+    for name in (
+        "run.json",
+        "config.json",
+        "normalisation.json",
+        "split.json",
+        "history.csv",
+        "history.jsonl",
+        "curves.png",
+        "examples.png",
+        "report.md",
+        "metrics.json",
+    ):
         assert (run / name).exists(), name
     for png in ("curves.png", "examples.png"):
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -143,21 +160,30 @@ class Interrupt(Exception):
 
 def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(toy, tmp_path):
     cfg = {**FAST, "epochs": 4, "steps_per_call": 3}  # 5 steps per epoch: chunks of 3 and 2
-    a = train_and_evaluate("hh-voltage", cfg, data=toy, workdir=tmp_path / "a", progress=False,
-                           log=None)
+    a = train_and_evaluate(
+        "hh-voltage", cfg, data=toy, workdir=tmp_path / "a", progress=False, log=None
+    )
 
     def stop_after_2(end):
         if end.epoch == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_and_evaluate("hh-voltage", cfg, data=toy, workdir=tmp_path / "b", progress=False,
-                           log=None, callbacks=[stop_after_2])
+        train_and_evaluate(
+            "hh-voltage",
+            cfg,
+            data=toy,
+            workdir=tmp_path / "b",
+            progress=False,
+            log=None,
+            callbacks=[stop_after_2],
+        )
     info = json.loads((tmp_path / "b" / "run.json").read_text())
     assert info["status"] == "interrupted after epoch 2"
     assert not (tmp_path / "b" / "report.md").exists()
-    b = train_and_evaluate("hh-voltage", {}, data=toy, workdir=tmp_path / "b", resume=True,
-                           progress=False, log=None)
+    b = train_and_evaluate(
+        "hh-voltage", {}, data=toy, workdir=tmp_path / "b", resume=True, progress=False, log=None
+    )
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert wa.keys() == wb.keys()
     for k in wa:
@@ -188,10 +214,19 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(toy, tmp_path)
 
 
 def test_window_shorter_than_receptive_field_is_refused(toy, tmp_path):
-    with pytest.raises(ValueError, match=r"10 frames long, shorter than the model's receptive "
-                                         r"field of 15"):
-        train_and_evaluate("hh-voltage", {**FAST, "window": 10}, data=toy,
-                           workdir=tmp_path / "w", progress=False, log=None)
+    with pytest.raises(
+        ValueError,
+        match=r"10 frames long, shorter than the model's receptive "
+        r"field of 15",
+    ):
+        train_and_evaluate(
+            "hh-voltage",
+            {**FAST, "window": 10},
+            data=toy,
+            workdir=tmp_path / "w",
+            progress=False,
+            log=None,
+        )
     assert not (tmp_path / "w").exists()
 
 
@@ -201,27 +236,42 @@ def test_nan_features_are_refused(toy, tmp_path):
     with h5py.File(bad, "r+") as f:
         f["X"][3, 50, 0] = np.nan
     with pytest.raises(ValueError, match=r"'X' has 1 NaN.*\(3, 50, 0\)"):
-        train_and_evaluate("hh-voltage", FAST, data=bad, workdir=tmp_path / "r", progress=False,
-                           log=None)
+        train_and_evaluate(
+            "hh-voltage", FAST, data=bad, workdir=tmp_path / "r", progress=False, log=None
+        )
     assert not (tmp_path / "r").exists()
 
 
-def test_existing_folder_incompatible_resume_and_other_data_change_nothing(trained, toy,
-                                                                           tmp_path):
+def test_existing_folder_incompatible_resume_and_other_data_change_nothing(trained, toy, tmp_path):
     run, _ = trained
     before = snapshot(run)
     with pytest.raises(FileExistsError, match="--resume"):
         train_and_evaluate("hh-voltage", FAST, data=toy, workdir=run, progress=False, log=None)
     with pytest.raises(ValueError, match=r"cannot resume .*channels"):
-        train_and_evaluate("hh-voltage", {"channels": [4, 6, 16], "epochs": 20}, data=toy,
-                           workdir=run, resume=True, progress=False, log=None)
+        train_and_evaluate(
+            "hh-voltage",
+            {"channels": [4, 6, 16], "epochs": 20},
+            data=toy,
+            workdir=run,
+            resume=True,
+            progress=False,
+            log=None,
+        )
     other = write_toy_hh_voltage(tmp_path / "other.h5", n_train=200, length=100, seed=5)
     with pytest.raises(ValueError, match="not the data file"):
-        train_and_evaluate("hh-voltage", {"epochs": 20}, data=other, workdir=run, resume=True,
-                           progress=False, log=None)
+        train_and_evaluate(
+            "hh-voltage",
+            {"epochs": 20},
+            data=other,
+            workdir=run,
+            resume=True,
+            progress=False,
+            log=None,
+        )
     with pytest.raises(ValueError, match="already finished 12 epoch"):
-        train_and_evaluate("hh-voltage", {}, data=toy, workdir=run, resume=True,
-                           progress=False, log=None)
+        train_and_evaluate(
+            "hh-voltage", {}, data=toy, workdir=run, resume=True, progress=False, log=None
+        )
     assert snapshot(run) == before
 
 
@@ -233,8 +283,11 @@ def test_checkpoint_from_an_incompatible_config_is_refused(trained, toy, tmp_pat
     cfg["channels"] = [4, 6, 16]
     (copy / "config.json").write_text(json.dumps(cfg))
     before = snapshot(copy)
-    with pytest.raises(ValueError, match=r"does not fit the model built from the config: "
-                                         r"convs/0/bias has shape \(2,\) in the checkpoint"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit the model built from the config: "
+        r"convs/0/bias has shape \(2,\) in the checkpoint",
+    ):
         evaluate_run(copy, toy)
     with pytest.raises(ValueError, match="incompatible config"):
         predict_file(copy, toy, tmp_path / "p.h5")
@@ -263,8 +316,10 @@ class ToyDetectTask(Task):
     monitor = ("val_loss", "min")
 
     def schema(self, cfg):
-        return {"X": ArraySpec(3, (1,), kind="f"),
-                "y": ArraySpec(1, kind="iuf", binary=True, rows_as="X")}
+        return {
+            "X": ArraySpec(3, (1,), kind="f"),
+            "y": ArraySpec(1, kind="iuf", binary=True, rows_as="X"),
+        }
 
     def prepare(self, data, cfg, *, key, normalisation=None):
         x, y = data["X"], data["y"]
@@ -272,8 +327,10 @@ class ToyDetectTask(Task):
         if normalisation is None:
             normalisation = Normalisation(Standardizer.fit(x[split.train]), None, "train")
         xn = normalisation.apply_x(x)
-        src = {n: ArraySource({"x": xn[i], "y": y[i].astype(np.float32)})
-               for n, i in (("train", split.train), ("val", split.val))}
+        src = {
+            n: ArraySource({"x": xn[i], "y": y[i].astype(np.float32)})
+            for n, i in (("train", split.train), ("val", split.val))
+        }
         return Prepared(src, normalisation, split.summary(), balance=y[split.train])
 
     def build_model(self, cfg, *, rngs):
@@ -295,8 +352,10 @@ class ToyDetectTask(Task):
         return jax.nn.sigmoid(outputs)
 
     def metrics(self, y_true, y_pred, cfg):
-        return {"balanced_accuracy": M.balanced_accuracy(y_true, y_pred >= 0.5),
-                "roc_auc": M.roc_auc(y_true, y_pred)}
+        return {
+            "balanced_accuracy": M.balanced_accuracy(y_true, y_pred >= 0.5),
+            "roc_auc": M.roc_auc(y_true, y_pred),
+        }
 
 
 register(ToyDetectTask())
@@ -308,7 +367,7 @@ def write_detect(path, *, n=300, t=80, seed=0, bad_label=False):
     y = (rng.uniform(size=n) < 0.15).astype(np.int64)  # rare positives
     for i in np.flatnonzero(y):
         c = rng.integers(10, t - 10)
-        x[i, c - 4:c + 5, 0] += 3.0 * np.hanning(9)
+        x[i, c - 4 : c + 5, 0] += 3.0 * np.hanning(9)
     if bad_label:
         y[7] = 2
     with h5py.File(path, "w") as f:
@@ -319,8 +378,9 @@ def write_detect(path, *, n=300, t=80, seed=0, bad_label=False):
 
 def test_binary_task_with_class_balancing_learns(tmp_path):
     data = write_detect(tmp_path / "d.h5")
-    r = train_and_evaluate("toy-detect", {}, data=data, workdir=tmp_path / "run",
-                           progress=False, log=None)
+    r = train_and_evaluate(
+        "toy-detect", {}, data=data, workdir=tmp_path / "run", progress=False, log=None
+    )
     assert r.metrics["val"]["roc_auc"] > 0.95
     assert r.metrics["val"]["balanced_accuracy"] > 0.85  # 15 % positives: chance is 0.5
 
@@ -328,8 +388,9 @@ def test_binary_task_with_class_balancing_learns(tmp_path):
 def test_labels_that_are_not_0_or_1_are_refused(tmp_path):
     data = write_detect(tmp_path / "bad.h5", bad_label=True)
     with pytest.raises(ValueError, match=r"'y' holds class labels and must be 0 or 1, got \[2\]"):
-        train_and_evaluate("toy-detect", {}, data=data, workdir=tmp_path / "run",
-                           progress=False, log=None)
+        train_and_evaluate(
+            "toy-detect", {}, data=data, workdir=tmp_path / "run", progress=False, log=None
+        )
     assert not (tmp_path / "run").exists()
 
 
@@ -337,12 +398,16 @@ def test_a_run_of_another_task_is_refused(trained, toy, tmp_path):
     run, _ = trained
     before = snapshot(run)
     data = write_detect(tmp_path / "d.h5")
-    with pytest.raises(ValueError, match=r"holds a 'hh-voltage' model, which needs a "
-                                         r"'hh-voltage' dataset, but .* is a 'toy-detect'"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds a 'hh-voltage' model, which needs a "
+        r"'hh-voltage' dataset, but .* is a 'toy-detect'",
+    ):
         evaluate_run(run, data)
     with pytest.raises(ValueError, match=r"holds a 'hh-voltage' run, not 'toy-detect'"):
-        train_and_evaluate("toy-detect", {}, data=data, workdir=run, resume=True,
-                           progress=False, log=None)
+        train_and_evaluate(
+            "toy-detect", {}, data=data, workdir=run, resume=True, progress=False, log=None
+        )
     with pytest.raises(ValueError, match=r"holds a 'hh-voltage' run, not 'toy-detect'"):
         load_run(run, task="toy-detect")
     assert snapshot(run) == before
@@ -353,10 +418,17 @@ def test_a_run_of_another_task_is_refused(trained, toy, tmp_path):
 
 def test_host_prefetched_batches_train_like_device_resident_ones(toy, tmp_path):
     cfg = {**FAST, "epochs": 2}
-    a = train_and_evaluate("hh-voltage", cfg, data=toy, workdir=tmp_path / "dev", progress=False,
-                           log=None)
-    b = train_and_evaluate("hh-voltage", {**cfg, "device_budget_mb": 0}, data=toy,
-                           workdir=tmp_path / "host", progress=False, log=None)
+    a = train_and_evaluate(
+        "hh-voltage", cfg, data=toy, workdir=tmp_path / "dev", progress=False, log=None
+    )
+    b = train_and_evaluate(
+        "hh-voltage",
+        {**cfg, "device_budget_mb": 0},
+        data=toy,
+        workdir=tmp_path / "host",
+        progress=False,
+        log=None,
+    )
     assert json.loads((tmp_path / "dev" / "run.json").read_text())["device_resident_data"]
     assert not json.loads((tmp_path / "host" / "run.json").read_text())["device_resident_data"]
     wa, wb = weights(tmp_path / "dev"), weights(tmp_path / "host")
@@ -368,8 +440,9 @@ def test_host_prefetched_batches_train_like_device_resident_ones(toy, tmp_path):
 def test_early_stopping_on_windows_restores_the_best_epoch(toy, tmp_path):
     # min_delta is huge: no epoch after the first counts as an improvement
     cfg = {**FAST, "epochs": 10, "patience": 2, "min_delta": 1e9, "window": 40}
-    r = train_and_evaluate("hh-voltage", cfg, data=toy, workdir=tmp_path / "es", progress=False,
-                           log=None)
+    r = train_and_evaluate(
+        "hh-voltage", cfg, data=toy, workdir=tmp_path / "es", progress=False, log=None
+    )
     assert r.stopped_early and r.best_epoch == 1
     assert [h["epoch"] for h in r.history] == [0, 1, 2, 3]
     info = json.loads((tmp_path / "es" / "run.json").read_text())
@@ -390,8 +463,10 @@ def test_optimizer_schedules_and_gradient_clipping():
     cfg = make_config(TrainConfig, {"epochs": 10, "schedule": "cosine", "learning_rate": 0.1})
     _, sched = make_optimizer(cfg, 5)
     assert float(sched(0)) == pytest.approx(0.1) and float(sched(50)) == pytest.approx(0.0)
-    cfg = make_config(TrainConfig, {"epochs": 10, "schedule": "warmup_cosine",
-                                    "warmup_epochs": 2, "learning_rate": 0.1})
+    cfg = make_config(
+        TrainConfig,
+        {"epochs": 10, "schedule": "warmup_cosine", "warmup_epochs": 2, "learning_rate": 0.1},
+    )
     _, sched = make_optimizer(cfg, 5)
     assert float(sched(0)) == 0.0 and float(sched(10)) == pytest.approx(0.1)
     cfg = make_config(TrainConfig, {"optimizer": "sgd", "learning_rate": 1.0, "clip_norm": 0.5})
@@ -403,8 +478,9 @@ def test_optimizer_schedules_and_gradient_clipping():
 
 def test_evaluate_a_small_independent_file_scores_all_of_it(trained, tmp_path):
     run, _ = trained
-    small = write_toy_hh_voltage(tmp_path / "small.h5", n_train=10, n_test=1, length=100,
-                                 test_length=200, seed=9)
+    small = write_toy_hh_voltage(
+        tmp_path / "small.h5", n_train=10, n_test=1, length=100, test_length=200, seed=9
+    )
     ev = evaluate_run(run, small)
     assert ev["split"]["method"] == "all rows" and ev["split"]["n_val"] == 10
     loaded = load_run(run)

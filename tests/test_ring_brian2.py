@@ -73,7 +73,7 @@ def test_rate_distributions_match_brian2_with_its_own_input(preset, kw):
     # break the ties the KS test relies on)
     brian_counts = np.bincount(b.spike_ids[keep], minlength=b.n_cells).reshape(n_trials, -1)
     r = simulate_ring(p, key=jax.random.key(5), n_trials=n_trials, duration_ms=dur)
-    ours = r.counts[:, int(skip / r.bin_ms):].sum(axis=1, dtype=np.int64)
+    ours = r.counts[:, int(skip / r.bin_ms) :].sum(axis=1, dtype=np.int64)
     n = p.n_per_type
     for sl in (slice(0, n), slice(n, 2 * n)):
         a, c = ours[:, sl], brian_counts[:, sl]

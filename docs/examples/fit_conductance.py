@@ -18,8 +18,13 @@ import neurosim
 def make_recording(g_k=36.0, seed=0, duration_ms=200.0):
     """A subthreshold recording: input current (µA/cm², 1 ms steps) and V every 1 ms (mV)."""
     current = np.random.default_rng(seed).normal(0.0, 0.5, int(duration_ms))
-    res = neurosim.simulate_hh(neurosim.ArrayInput(current, 1.0), duration_ms,
-                               params=neurosim.HHParams(g_k=g_k), record_every=40, dtype="float64")
+    res = neurosim.simulate_hh(
+        neurosim.ArrayInput(current, 1.0),
+        duration_ms,
+        params=neurosim.HHParams(g_k=g_k),
+        record_every=40,
+        dtype="float64",
+    )
     return current, np.asarray(res.V[0])
 
 
@@ -32,9 +37,13 @@ def fit_g_k(current, v_recorded, g_start=28.0, steps=8):
     duration = float(len(current))
 
     def loss(g_k):
-        v = neurosim.simulate_hh(neurosim.ArrayInput(current, 1.0), duration,
-                                 params=neurosim.HHParams(g_k=g_k), record_every=40,
-                                 dtype="float64").V[0]
+        v = neurosim.simulate_hh(
+            neurosim.ArrayInput(current, 1.0),
+            duration,
+            params=neurosim.HHParams(g_k=g_k),
+            record_every=40,
+            dtype="float64",
+        ).V[0]
         return jnp.mean((v - v_recorded) ** 2)
 
     opt = optax.lbfgs()
@@ -52,8 +61,10 @@ def fit_g_k(current, v_recorded, g_start=28.0, steps=8):
         history = [float(g)]
         for i in range(steps):
             g_new, state, value, grad = step(g, state)
-            print(f"step {i}  g_K = {float(g):7.3f} mS/cm²  loss = {float(value):.2e} mV²  "
-                  f"dloss/dg_K = {float(grad):+.2e}")
+            print(
+                f"step {i}  g_K = {float(g):7.3f} mS/cm²  loss = {float(value):.2e} mV²  "
+                f"dloss/dg_K = {float(grad):+.2e}"
+            )
             g = g_new
             history.append(float(g))
     return history

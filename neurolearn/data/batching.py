@@ -42,8 +42,16 @@ class Batcher:
         epoch_size: examples per epoch when balancing (default: ``len(indices)``).
     """
 
-    def __init__(self, indices, batch_size: int, *, key, shuffle: bool = True,
-                 balance=None, epoch_size: int | None = None):
+    def __init__(
+        self,
+        indices,
+        batch_size: int,
+        *,
+        key,
+        shuffle: bool = True,
+        balance=None,
+        epoch_size: int | None = None,
+    ):
         self.indices = np.asarray(indices, dtype=np.int64)
         if self.indices.ndim != 1 or self.indices.size == 0:
             raise ValueError("a batcher needs a non-empty 1-D array of example indices")
@@ -102,8 +110,9 @@ class Batcher:
 
 
 def nbytes(arrays: dict[str, Any]) -> int:
-    return int(sum(np.asarray(a).nbytes if not hasattr(a, "nbytes") else a.nbytes
-                   for a in arrays.values()))
+    return int(
+        sum(np.asarray(a).nbytes if not hasattr(a, "nbytes") else a.nbytes for a in arrays.values())
+    )
 
 
 def fits_on_device(arrays: dict[str, Any], *, budget_bytes: int | None = None) -> bool:

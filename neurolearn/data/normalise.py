@@ -50,11 +50,11 @@ class Standardizer:
         n = flat.shape[0]
         s1 = np.zeros(flat.shape[1])
         for i in range(0, n, chunk):
-            s1 += flat[i:i + chunk].sum(axis=0, dtype=np.float64)
+            s1 += flat[i : i + chunk].sum(axis=0, dtype=np.float64)
         mean = s1 / n
         s2 = np.zeros(flat.shape[1])
         for i in range(0, n, chunk):
-            s2 += ((flat[i:i + chunk] - mean) ** 2).sum(axis=0, dtype=np.float64)
+            s2 += ((flat[i : i + chunk] - mean) ** 2).sum(axis=0, dtype=np.float64)
         std = np.sqrt(s2 / n)
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
             raise ValueError("cannot fit a normalisation: the training data has NaN or infinity")
@@ -70,13 +70,19 @@ class Standardizer:
         return (np.asarray(z, dtype=np.float64) * self.std + self.mean).astype(dtype)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": np.asarray(self.mean).tolist(), "std": np.asarray(self.std).tolist(),
-                "unit": self.unit}
+        return {
+            "mean": np.asarray(self.mean).tolist(),
+            "std": np.asarray(self.std).tolist(),
+            "unit": self.unit,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Standardizer:
-        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64),
-                   d.get("unit", ""))
+        return cls(
+            np.asarray(d["mean"], dtype=np.float64),
+            np.asarray(d["std"], dtype=np.float64),
+            d.get("unit", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -94,15 +100,19 @@ class Normalisation:
     fitted_on: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"x": self.x.to_dict() if self.x else None,
-                "y": self.y.to_dict() if self.y else None,
-                "fitted_on": self.fitted_on}
+        return {
+            "x": self.x.to_dict() if self.x else None,
+            "y": self.y.to_dict() if self.y else None,
+            "fitted_on": self.fitted_on,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalisation:
-        return cls(Standardizer.from_dict(d["x"]) if d.get("x") else None,
-                   Standardizer.from_dict(d["y"]) if d.get("y") else None,
-                   d.get("fitted_on", ""))
+        return cls(
+            Standardizer.from_dict(d["x"]) if d.get("x") else None,
+            Standardizer.from_dict(d["y"]) if d.get("y") else None,
+            d.get("fitted_on", ""),
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         from ..checkpoints import write_json_atomic

@@ -16,8 +16,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArraySpec", "Dataset", "read_dataset", "validate_arrays", "is_spikefinder_path",
-           "dataset_name"]
+__all__ = [
+    "ArraySpec",
+    "Dataset",
+    "read_dataset",
+    "validate_arrays",
+    "is_spikefinder_path",
+    "dataset_name",
+]
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ def _check_one(name: str, a: np.ndarray, spec: ArraySpec, where: str, source: st
             f"got {_describe(a)}"
         )
     if spec.trailing:
-        got = a.shape[a.ndim - len(spec.trailing):]
+        got = a.shape[a.ndim - len(spec.trailing) :]
         for want, have in zip(spec.trailing, got, strict=True):
             if want is not None and want != have:
                 shape = ", ".join("*" if w is None else str(w) for w in spec.trailing)
@@ -171,10 +177,16 @@ def _check_kind(path: Path, name: str | None, allowed: tuple[str, ...]) -> None:
     if name in allowed:
         return
     want = " or ".join(map(repr, allowed))
-    got = ("has no 'dataset' attribute (it was not written by neurosim)" if name is None
-           else f"is a {name!r} dataset")
-    hint = "" if allowed[0] == "spikefinder" else (
-        f"; make one with `neurosim generate {allowed[0]} --help`")
+    got = (
+        "has no 'dataset' attribute (it was not written by neurosim)"
+        if name is None
+        else f"is a {name!r} dataset"
+    )
+    hint = (
+        ""
+        if allowed[0] == "spikefinder"
+        else (f"; make one with `neurosim generate {allowed[0]} --help`")
+    )
     raise ValueError(f"{str(path)!r} {got}, expected {want}{hint}")
 
 

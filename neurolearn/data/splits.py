@@ -56,8 +56,13 @@ class Split:
     details: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {"method": self.method, "n_train": int(len(self.train)),
-                "n_val": int(len(self.val)), "n_test": int(len(self.test)), **self.details}
+        return {
+            "method": self.method,
+            "n_train": int(len(self.train)),
+            "n_val": int(len(self.val)),
+            "n_test": int(len(self.test)),
+            **self.details,
+        }
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -88,8 +93,13 @@ def split_last(n: int, n_val: int, *, n_test: int = 0) -> Split:
         )
     idx = np.arange(n)
     n_train = n - n_val - n_test
-    return Split(idx[:n_train], idx[n - n_val:], idx[n_train:n - n_val], "last rows",
-                 {"n_val_rows": n_val, "n_test_rows": n_test})
+    return Split(
+        idx[:n_train],
+        idx[n - n_val :],
+        idx[n_train : n - n_val],
+        "last rows",
+        {"n_val_rows": n_val, "n_test_rows": n_test},
+    )
 
 
 def split_groups(
@@ -127,7 +137,7 @@ def split_groups(
                 f"{len(ids)} group(s) cannot be split into train, {n_val} validation and "
                 f"{n_test} test group(s); a split by group needs more groups (cells/trials)"
             )
-        val_ids, test_ids = order[:n_val], order[n_val:n_val + n_test]
+        val_ids, test_ids = order[:n_val], order[n_val : n_val + n_test]
     else:
         val_ids = np.atleast_1d(np.asarray(val_groups))
         test_ids = np.atleast_1d(np.asarray(test_groups if test_groups is not None else []))
@@ -201,7 +211,7 @@ def split_blocks(
         raise ValueError(f"cannot hold out {n_val} + {n_test} of {n_total} blocks")
     part = np.zeros(n_total, np.int64)  # 0 train, 1 val, 2 test; block id = s * n_blocks + b
     part[order[:n_val]] = 1
-    part[order[n_val:n_val + n_test]] = 2
+    part[order[n_val : n_val + n_test]] = 2
     margin = math.ceil(gap / 2)
 
     # block of each window's first and last frame (the last block absorbs the remainder)
@@ -222,11 +232,17 @@ def split_blocks(
     dropped = int((~keep).sum())
     idx = np.arange(len(starts))
     return Split(
-        idx[keep & (p_first == 0)], idx[keep & (p_first == 1)], idx[keep & (p_first == 2)],
+        idx[keep & (p_first == 0)],
+        idx[keep & (p_first == 1)],
+        idx[keep & (p_first == 2)],
         "by time block",
-        {"n_blocks_per_series": n_blocks, "gap_frames": gap, "dropped_windows": dropped,
-         "val_blocks": np.flatnonzero(part == 1).tolist(),
-         "test_blocks": np.flatnonzero(part == 2).tolist()},
+        {
+            "n_blocks_per_series": n_blocks,
+            "gap_frames": gap,
+            "dropped_windows": dropped,
+            "val_blocks": np.flatnonzero(part == 1).tolist(),
+            "test_blocks": np.flatnonzero(part == 2).tolist(),
+        },
     )
 
 
@@ -251,9 +267,13 @@ def split_random(
     n_test = _n_held(n, test_fraction, "test_fraction")
     if n_val + n_test >= n:
         raise ValueError(f"cannot hold out {n_val} + {n_test} of {n} examples")
-    return Split(np.sort(order[n_val + n_test:]), np.sort(order[:n_val]),
-                 np.sort(order[n_val:n_val + n_test]), "random",
-                 {"overlapping_windows": bool(overlapping)})
+    return Split(
+        np.sort(order[n_val + n_test :]),
+        np.sort(order[:n_val]),
+        np.sort(order[n_val : n_val + n_test]),
+        "random",
+        {"overlapping_windows": bool(overlapping)},
+    )
 
 
 def check_no_overlap(split: Split, series, starts, span: int, *, gap: int = 0) -> None:

@@ -33,9 +33,16 @@ class ConvNet1D(nnx.Module):
         ``(batch, steps, in_channels) -> (batch, steps, out_channels)``; any ``steps``.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, *,
-                 channels: Sequence[int] = (2, 6, 16), kernels: Sequence[int] = (11, 5, 1),
-                 causal: bool = False, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        *,
+        channels: Sequence[int] = (2, 6, 16),
+        kernels: Sequence[int] = (11, 5, 1),
+        causal: bool = False,
+        rngs: nnx.Rngs,
+    ):
         if len(channels) != len(kernels) or not channels:
             raise ValueError(
                 f"channels {list(channels)} and kernels {list(kernels)} must be non-empty and "
@@ -48,8 +55,9 @@ class ConvNet1D(nnx.Module):
         layers = []
         c_in = in_channels
         for c, k in zip(channels, kernels, strict=True):
-            layers.append(nnx.Conv(c_in, c, kernel_size=(k,), padding=padding,
-                                   kernel_init=init, rngs=rngs))
+            layers.append(
+                nnx.Conv(c_in, c, kernel_size=(k,), padding=padding, kernel_init=init, rngs=rngs)
+            )
             c_in = c
         self.convs = nnx.List(layers)
         self.readout = nnx.Linear(c_in, out_channels, kernel_init=init, rngs=rngs)

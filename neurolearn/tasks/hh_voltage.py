@@ -98,14 +98,21 @@ def _lagged(x: np.ndarray, lags: range) -> np.ndarray:
 
 class HHVoltageTask(Task):
     name = "hh-voltage"
-    description = ("Conv1D (219 params): HH input current (pA) -> subthreshold voltage (mV), "
-                   "1 ms steps; causal variant with causal=true")
+    description = (
+        "Conv1D (219 params): HH input current (pA) -> subthreshold voltage (mV), "
+        "1 ms steps; causal variant with causal=true"
+    )
     dataset = "hh-voltage"
     Config = HHVoltageConfig
     kind = "regression"
     monitor = ("val_rmse", "min")
-    units = {"loss": "normalised MSE", "rmse": "mV", "mse": "mV²", "explained_variance": "",
-             "r2": ""}
+    units = {
+        "loss": "normalised MSE",
+        "rmse": "mV",
+        "mse": "mV²",
+        "explained_variance": "",
+        "r2": "",
+    }
     frame_rate_hz = 1000.0
     predict_key = "X"
 
@@ -121,15 +128,25 @@ class HHVoltageTask(Task):
         ds = super().load(path, cfg)
         for a, b in (("X", "Y"), ("X_test", "Y_test")):
             if (a in ds.arrays) != (b in ds.arrays):
-                raise ValueError(f"{ds.source!r} has {a if a in ds.arrays else b} but not "
-                                 f"{b if a in ds.arrays else a}")
+                raise ValueError(
+                    f"{ds.source!r} has {a if a in ds.arrays else b} but not "
+                    f"{b if a in ds.arrays else a}"
+                )
             if a in ds.arrays and ds[a].shape != ds[b].shape:
                 raise ValueError(
                     f"{ds.source!r}: {a} has shape {ds[a].shape} but {b} has {ds[b].shape}; "
                     "current and voltage must have one sample per step each"
                 )
-        dt = float(next((ds.attrs[k] for k in ("config.sample_ms", "dt_sample_ms", "sample_ms")
-                         if k in ds.attrs), 1.0))
+        dt = float(
+            next(
+                (
+                    ds.attrs[k]
+                    for k in ("config.sample_ms", "dt_sample_ms", "sample_ms")
+                    if k in ds.attrs
+                ),
+                1.0,
+            )
+        )
         if not np.isclose(dt, 1.0):
             raise ValueError(f"{ds.source!r} is sampled every {dt} ms; hh-voltage models use 1 ms")
         return ds
@@ -139,8 +156,12 @@ class HHVoltageTask(Task):
         n, t = X.shape[:2]
         if cfg.n_val >= n and normalisation is not None:
             # evaluating a trained model on a file smaller than its validation split: score all
-            split = Split(np.zeros(0, np.int64), np.arange(n), method="all rows",
-                          details={"note": f"the file has {n} <= n_val={cfg.n_val} traces"})
+            split = Split(
+                np.zeros(0, np.int64),
+                np.arange(n),
+                method="all rows",
+                details={"note": f"the file has {n} <= n_val={cfg.n_val} traces"},
+            )
         elif cfg.n_val >= n:
             raise ValueError(
                 f"config n_val={cfg.n_val} leaves no training traces: {data.source!r} has {n} "
@@ -165,32 +186,47 @@ class HHVoltageTask(Task):
             if cfg.window > t:
                 raise ValueError(f"config window {cfg.window} is longer than the traces ({t} ms)")
             stride = cfg.window_stride or max(1, cfg.window // 2)
-            series, start = window_starts(np.full(len(split.train), t), cfg.window,
-                                          stride=stride, target="sequence")
+            series, start = window_starts(
+                np.full(len(split.train), t), cfg.window, stride=stride, target="sequence"
+            )
             train = WindowSource(
-                {"x": x_train.reshape(-1, 1), "y": y_train.reshape(-1, 1),
-                 "starts": (series * t + start).astype(np.int32)},
-                cfg.window, "sequence")
+                {
+                    "x": x_train.reshape(-1, 1),
+                    "y": y_train.reshape(-1, 1),
+                    "starts": (series * t + start).astype(np.int32),
+                },
+                cfg.window,
+                "sequence",
+            )
         sources = {
             "train": train,
-            "val": ArraySource({"x": normalisation.apply_x(X[split.val]),
-                                "y": normalisation.apply_y(Y[split.val])}),
+            "val": ArraySource(
+                {"x": normalisation.apply_x(X[split.val]), "y": normalisation.apply_y(Y[split.val])}
+            ),
         }
         if "X_test" in data.arrays:
-            sources["test"] = ArraySource({"x": normalisation.apply_x(data["X_test"]),
-                                           "y": normalisation.apply_y(data["Y_test"])})
-        info = {"trace_ms": int(t), "n_traces": int(n),
-                "n_test_traces": int(len(data["X_test"])) if "X_test" in data.arrays else 0,
-                "test_trace_ms": int(data["X_test"].shape[1]) if "X_test" in data.arrays else 0,
-                "n_train_examples": len(train),
-                "window": cfg.window}
+            sources["test"] = ArraySource(
+                {
+                    "x": normalisation.apply_x(data["X_test"]),
+                    "y": normalisation.apply_y(data["Y_test"]),
+                }
+            )
+        info = {
+            "trace_ms": int(t),
+            "n_traces": int(n),
+            "n_test_traces": int(len(data["X_test"])) if "X_test" in data.arrays else 0,
+            "test_trace_ms": int(data["X_test"].shape[1]) if "X_test" in data.arrays else 0,
+            "n_train_examples": len(train),
+            "window": cfg.window,
+        }
         return Prepared(sources, normalisation, split.summary(), None, info)
 
     def build_model(self, cfg, *, rngs):
         from ..models.cnn import ConvNet1D
 
-        return ConvNet1D(1, 1, channels=cfg.channels, kernels=cfg.kernels, causal=cfg.causal,
-                         rngs=rngs)
+        return ConvNet1D(
+            1, 1, channels=cfg.channels, kernels=cfg.kernels, causal=cfg.causal, rngs=rngs
+        )
 
     def example_loss(self, outputs, batch, cfg):
         import jax.numpy as jnp
@@ -201,9 +237,12 @@ class HHVoltageTask(Task):
         return cfg.l2 * model.conv_l2()
 
     def metrics(self, y_true, y_pred, cfg):
-        return {"rmse": M.rmse(y_true, y_pred), "mse": M.mse(y_true, y_pred),
-                "explained_variance": M.explained_variance(y_true, y_pred),
-                "r2": M.r2(y_true, y_pred)}
+        return {
+            "rmse": M.rmse(y_true, y_pred),
+            "mse": M.mse(y_true, y_pred),
+            "explained_variance": M.explained_variance(y_true, y_pred),
+            "r2": M.r2(y_true, y_pred),
+        }
 
     def baselines(self, prepared, cfg):
         """The training mean, and a least-squares linear filter with the model's receptive field
@@ -254,16 +293,22 @@ class HHVoltageTask(Task):
         test = examples.get("test")
         n = len(val["x"])
         rows = n + (2 if test is not None else 0)
-        fig, axes = plt.subplots(rows, 2, figsize=(11, 2.0 * rows + 0.6),
-                                 gridspec_kw={"width_ratios": [1, 2]}, squeeze=False)
+        fig, axes = plt.subplots(
+            rows,
+            2,
+            figsize=(11, 2.0 * rows + 0.6),
+            gridspec_kw={"width_ratios": [1, 2]},
+            squeeze=False,
+        )
         t = np.arange(val["x"].shape[1])
         for i in range(n):
             a, b = axes[i]
             a.plot(t, val["x"][i, :, 0], color="0.35", lw=0.8)
             a.set_ylabel("I (pA)")
             b.plot(t, val["y"][i, :, 0], color="k", lw=1.2, label="simulated V")
-            b.plot(t, val["pred"][i, :, 0], color="tab:orange", lw=1.0, ls="--",
-                   label="CNN prediction")
+            b.plot(
+                t, val["pred"][i, :, 0], color="tab:orange", lw=1.0, ls="--", label="CNN prediction"
+            )
             err = M.rmse(val["y"][i], val["pred"][i])
             b.set_title(f"validation trace {i}: RMSE {err:.3f} mV", fontsize=9, loc="left")
             b.set_ylabel("V (mV)")
@@ -296,8 +341,12 @@ class HHVoltageTask(Task):
             b.set_ylabel("V (mV)")
             b.set_xlabel("time (ms)")
         kind = "causal" if cfg.causal else "'same' padding"
-        fig.suptitle(f"hh-voltage: Conv1D {list(cfg.channels)} / kernels {list(cfg.kernels)}, "
-                     f"{kind}", fontsize=11, x=0.02, ha="left")
+        fig.suptitle(
+            f"hh-voltage: Conv1D {list(cfg.channels)} / kernels {list(cfg.kernels)}, {kind}",
+            fontsize=11,
+            x=0.02,
+            ha="left",
+        )
         handles, labels = axes[0, 1].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper right", ncol=2, fontsize=9, frameon=False)
         fig.tight_layout(rect=(0, 0, 1, 0.975))

@@ -82,8 +82,9 @@ class Task:
         """Read and check a data file (dataset kind, shapes, dtypes, NaN, labels)."""
         return read_dataset(path, self.schema(cfg), dataset=self.dataset)
 
-    def prepare(self, data: Dataset, cfg, *, key,
-                normalisation: Normalisation | None = None) -> Prepared:
+    def prepare(
+        self, data: Dataset, cfg, *, key, normalisation: Normalisation | None = None
+    ) -> Prepared:
         """Window, split and normalise. With ``normalisation`` given (evaluation), apply it
         instead of fitting a new one."""
         raise NotImplementedError
@@ -126,8 +127,9 @@ class Task:
         units, a few examples each)."""
 
     # ------------------------------------------------------------------ prediction on new data
-    def predict_traces(self, run, traces: list[np.ndarray], *,
-                       frame_rate: float | None = None) -> list[np.ndarray]:
+    def predict_traces(
+        self, run, traces: list[np.ndarray], *, frame_rate: float | None = None
+    ) -> list[np.ndarray]:
         """Predict each trace (physical units in and out, one array (T, C) per trace).
 
         The default runs the model on whole traces, grouped by length, at the task's frame
@@ -156,8 +158,10 @@ class Task:
         return out  # type: ignore[return-value]
 
     def check_frame_rate(self, frame_rate: float | None) -> None:
-        if frame_rate is not None and self.frame_rate_hz is not None and not np.isclose(
-            frame_rate, self.frame_rate_hz
+        if (
+            frame_rate is not None
+            and self.frame_rate_hz is not None
+            and not np.isclose(frame_rate, self.frame_rate_hz)
         ):
             raise ValueError(
                 f"task {self.name!r} predicts at {self.frame_rate_hz:g} Hz but the input is at "
