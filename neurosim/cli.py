@@ -44,6 +44,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
 def add_common_output_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     """Options every generator shares: --out, --seed, --overwrite, --no-progress."""
     p.add_argument("--out", required=True, help=out_help)
