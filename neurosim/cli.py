@@ -74,14 +74,25 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_hdf5(path: Path) -> None:
+    import h5py
+
+    if not path.exists():
+        raise FileNotFoundError(f"file {str(path)!r} does not exist")
+    if path.is_dir() or not h5py.is_hdf5(path):
+        raise ValueError(
+            f"{str(path)!r} is not an HDF5 file: info and plot read neurosim's .h5 datasets "
+            "(CSV and Spikefinder-layout outputs are not; generate with --out FILE.h5)"
+        )
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import h5py
 
     from .provenance import read_attrs
 
     path = Path(args.file)
-    if not path.exists():
-        raise FileNotFoundError(f"file {str(path)!r} does not exist")
+    _check_hdf5(path)
     with h5py.File(path, "r") as f:
         info = {
             "file": str(path),
@@ -102,8 +113,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from .datasets import get
 
     path = Path(args.file)
-    if not path.exists():
-        raise FileNotFoundError(f"file {str(path)!r} does not exist")
+    _check_hdf5(path)
     with h5py.File(path, "r") as f:
         name = f.attrs.get("dataset")
     if name is None:
@@ -176,9 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     from .parallel import use_cpu_cores
 
     use_cpu_cores()  # one XLA CPU device per core: batched simulations use them all
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"neurosim: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
     try:
         return int(args.func(args))
-    except (ValueError, KeyError, FileExistsError, FileNotFoundError) as e:
+    except (ValueError, KeyError, OSError, RuntimeError, FloatingPointError) as e:
+        # OSError covers missing/existing files and unreadable HDF5; RuntimeError and
+        # FloatingPointError are simulations that cannot go on (the message says why)
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"neurosim: error: {msg}", file=sys.stderr)
         return 2

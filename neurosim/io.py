@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ class ChunkedH5Writer:
             :func:`neurosim.provenance.write_attrs`). A partial file is resumed only if it was
             started with exactly these attributes.
         resume: resume a matching partial file (default) or always start anew.
+        identity_exclude: attribute names that do not change the data (e.g. a chunk size): a
+            partial file that differs from ``attrs`` only in these is resumed.
 
     Use :meth:`rows_done` to know where to continue, :meth:`write` to add rows (flushed at
     once), :attr:`state` for generator state that must survive an interruption (a JSON-able
@@ -85,13 +88,15 @@ class ChunkedH5Writer:
         *,
         resume: bool = True,
         extra_arrays: dict[str, np.ndarray] | None = None,
+        identity_exclude: tuple[str, ...] = (),
     ):
         self.out = Path(out)
         self.partial = self.out.with_name(self.out.name + PARTIAL_SUFFIX)
+        identity = {k: v for k, v in attrs.items() if k not in identity_exclude}
         self._key = to_json(
             {
-                "arrays": {k: [list(s), np.dtype(d).str] for k, (s, d) in arrays.items()},
-                "attrs": attrs,
+                "arrays": {k: [list(sh), np.dtype(d).str] for k, (sh, d) in arrays.items()},
+                "attrs": identity,
             }
         )
         self.resumed = False
@@ -99,13 +104,25 @@ class ChunkedH5Writer:
         if resume and self.partial.exists():
             try:
                 f = h5py.File(self.partial, "r+")
-                if f.attrs.get("_partial_key") == self._key:
+                old_key = f.attrs.get("_partial_key")
+                if old_key == self._key:
                     self.f = f
                     self.resumed = True
                 else:
                     f.close()
+                    warnings.warn(
+                        f"starting anew: {self.partial.name} was started with other parameters "
+                        f"({_differences(old_key, self._key)}); its progress is discarded",
+                        UserWarning,
+                        stacklevel=2,
+                    )
             except OSError:  # a file cut off mid-write: start anew
                 self.f = None
+                warnings.warn(
+                    f"starting anew: {self.partial.name} is unreadable (cut off mid-write?)",
+                    UserWarning,
+                    stacklevel=2,
+                )
         if self.f is None:
             if self.partial.exists():
                 self.partial.unlink()
@@ -181,6 +198,21 @@ class ChunkedH5Writer:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _differences(old_key, new_key) -> str:
+    """The parameters that differ between two partial-file identity keys, for messages."""
+    try:
+        old, new = json.loads(old_key), json.loads(new_key)
+    except (TypeError, ValueError):
+        return "unknown parameters"
+    diffs = []
+    for part in ("arrays", "attrs"):
+        a, b = old.get(part, {}), new.get(part, {})
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                diffs.append(f"{k}: {a.get(k)!r} → {b.get(k)!r}")
+    return "; ".join(diffs[:5]) + (" …" if len(diffs) > 5 else "") or "format changed"
 
 
 def read_h5(

@@ -32,7 +32,11 @@ def use_cpu_cores(n: int | None = None) -> int:
     import jax
 
     if n is None:
-        n = int(os.environ.get("NEUROSIM_CPU_DEVICES", os.cpu_count() or 1))
+        try:  # the CPUs this process may run on (containers, taskset), not the host's count
+            available = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            available = os.cpu_count() or 1
+        n = int(os.environ.get("NEUROSIM_CPU_DEVICES", available))
     if n < 1:
         raise ValueError(f"the number of CPU devices must be >= 1, got {n}")
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):

@@ -100,12 +100,26 @@ def poisson_small(seed, counter, lam, kmax: int, dtype=jnp.float32):
     return k
 
 
+#: largest Poisson mean per draw that :func:`poisson_small` accepts (inversion by thresholds
+#: needs about lam + 7·sqrt(lam) comparisons, and exp(−lam) must not underflow in float32)
+MAX_POISSON_MEAN = 30.0
+
+
 def poisson_kmax(lam: float, tail: float = 1e-12) -> int:
-    """Smallest k with P(X > k) < tail for X ~ Poisson(lam) (for :func:`poisson_small`)."""
+    """Smallest k with P(X > k) < tail for X ~ Poisson(lam) (for :func:`poisson_small`).
+
+    Raises:
+        ValueError: ``lam`` is negative, not finite, or above :data:`MAX_POISSON_MEAN`.
+    """
     import math
 
     if lam < 0 or not math.isfinite(lam):
         raise ValueError(f"Poisson mean per step must be finite and >= 0, got {lam}")
+    if lam > MAX_POISSON_MEAN:
+        raise ValueError(
+            f"Poisson mean per step {lam:g} is above {MAX_POISSON_MEAN:g}: the arrival rate is too "
+            "high for this time step (use a smaller dt, or fewer, stronger events)"
+        )
     p = math.exp(-lam)
     cdf = p
     k = 0

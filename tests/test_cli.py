@@ -73,6 +73,32 @@ def test_info_and_plot(tmp_path, capsys):
 def test_errors_name_the_problem(tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.h5")]) == 2
     assert "missing.h5' does not exist" in capsys.readouterr().err
+    (tmp_path / "a.csv").write_text("time,lfp,spike\n0,1,0\n")
+    for cmd in (["info", str(tmp_path / "a.csv")], ["plot", str(tmp_path)]):
+        assert main(cmd) == 2
+        assert "is not an HDF5 file" in capsys.readouterr().err
+    # a simulation that cannot go on: an error message, not a traceback
+    assert (
+        main(
+            [
+                "generate",
+                "hh-voltage",
+                "--n-train",
+                "1",
+                "--n-test",
+                "0",
+                "--duration-ms",
+                "20",
+                "--ou-mu",
+                "100000",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "r.h5"),
+            ]
+        )
+        == 2
+    )
+    assert "fewer than 1 % of candidate traces are spike-free" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["generate", "no-such-dataset", "--out", "x.h5"])
     assert e.value.code == 2

@@ -120,6 +120,43 @@ def test_interrupted_run_leaves_no_file_and_resumes(tmp_path, monkeypatch):
         assert "_partial_key" not in f.attrs and "_rows_done" not in f["X"].attrs
 
 
+def test_resume_with_another_chunk_size_keeps_the_progress(tmp_path, monkeypatch):
+    """--chunk does not change the data, so a rerun with a smaller chunk (e.g. after running out
+    of memory) resumes; other parameters start anew, with a warning naming them."""
+    out = tmp_path / "c.h5"
+    real = hv._simulate_chunk
+    calls = []
+    fail = {"at": 2}
+
+    def flaky(cfg, key, first, count, n_samples):
+        calls.append((first, count))
+        if len(calls) == fail["at"]:
+            raise KeyboardInterrupt
+        return real(cfg, key, first, count, n_samples)
+
+    monkeypatch.setattr(hv, "_simulate_chunk", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        hv.generate_hh_voltage(out, hv.HHVoltageConfig(**SMALL, chunk=10), progress=False)
+    calls.clear()
+    fail["at"] = -1
+    hv.generate_hh_voltage(out, hv.HHVoltageConfig(**SMALL, chunk=7), progress=False)
+    assert calls[0][0] >= 10  # continued after the first chunk of 10 candidates
+    ref = hv.generate_hh_voltage(tmp_path / "ref.h5", hv.HHVoltageConfig(**SMALL), progress=False)
+    with h5py.File(out) as f, h5py.File(ref) as g:
+        np.testing.assert_array_equal(f["X"][()], g["X"][()])
+        np.testing.assert_allclose(f["Y"][()], g["Y"][()], atol=1e-4)
+        assert f.attrs["config.chunk"] == 7
+
+    out2 = tmp_path / "d.h5"
+    calls.clear()
+    fail["at"] = 2
+    with pytest.raises(KeyboardInterrupt):
+        hv.generate_hh_voltage(out2, hv.HHVoltageConfig(**SMALL, chunk=10), progress=False)
+    monkeypatch.setattr(hv, "_simulate_chunk", real)
+    with pytest.warns(UserWarning, match=r"started with other parameters \(config.seed: 3 → 5"):
+        hv.generate_hh_voltage(out2, hv.HHVoltageConfig(**{**SMALL, "seed": 5}), progress=False)
+
+
 def test_statistics_match_the_spec(tmp_path):
     """spec/hh.md: kept Y mean ≈ −65.2 mV, sd ≈ 1.7 mV; ~99.5 % of traces spike-free."""
     path = hv.generate_hh_voltage(

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from neurosim import OU, ArrayInput, HHParams, Step, simulate_hh
+from neurosim import OU, ArrayInput, HHParams, PoissonSynapses, Step, simulate_hh
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,19 @@ def test_bad_array_input():
         simulate_hh(ArrayInput(np.zeros((2, 3)), 1.0), 3.0, n=3)
     with pytest.raises(ValueError, match="input must be an Input"):
         simulate_hh("ten", 3.0)
+
+
+def test_ambiguous_or_absurd_inputs():
+    with pytest.raises(ValueError, match=r"array of shape \(10,\): pass ArrayInput"):
+        simulate_hh(np.ones(10), 10.0)
+    for n in (-3, 0, 2.5):
+        with pytest.raises(ValueError, match=f"must be an integer >= 1, got {n}"):
+            simulate_hh(1.0, 10.0, n=n)
+    with pytest.raises(ValueError, match=r"rate_e_hz=1e\+09 Hz gives 25000 events per step"):
+        simulate_hh(PoissonSynapses(rate_e_hz=1e9), 1.0, key=jax.random.key(0))
+    # NumPy scalars are numbers too
+    res = simulate_hh(1.0, np.float32(10.0), dt=np.float32(0.025), n=np.int64(2))
+    assert res.spike_counts.shape == (2,)
 
 
 def test_random_input_needs_a_key_and_valid_parameters():

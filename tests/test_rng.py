@@ -83,3 +83,5 @@ def test_poisson_kmax_tail_and_errors():
         assert stats.poisson.sf(k, lam) < 1e-12
     with pytest.raises(ValueError, match="-1"):
         rng.poisson_kmax(-1.0)
+    with pytest.raises(ValueError, match="Poisson mean per step 120 is above 30"):
+        rng.poisson_kmax(120.0)

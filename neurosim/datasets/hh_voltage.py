@@ -199,6 +199,7 @@ def generate_hh_voltage(
         out,
         arrays,
         attrs,
+        identity_exclude=("config.chunk",),
         extra_arrays={"t_ms": cfg.sample_ms * np.arange(1, T + 1, dtype=np.float32)},
     ) as w:
         from tqdm.auto import tqdm
@@ -245,7 +246,7 @@ def generate_hh_voltage(
                         "lower ou_sigma/ou_mu or shorten the traces"
                     )
         bar.close()
-        stats = {}
+        stats = {"config.chunk": cfg.chunk}  # the chunk size of the last (resumed) run
         for split, n_rows in (("", cfg.n_train), ("_test", cfg.n_test)):
             c = int(w.state.get("candidates" + split, 0))
             stats["candidates" + split] = c

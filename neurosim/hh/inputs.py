@@ -409,12 +409,21 @@ class PoissonSynapses(Input):
     def compile(self, *, n, dt, n_steps, dtype):
         lam_e = _per_neuron("rate_e_hz", self.rate_e_hz, n, dtype, minimum=0.0) * (dt * 1e-3)
         lam_i = _per_neuron("rate_i_hz", self.rate_i_hz, n, dtype, minimum=0.0) * (dt * 1e-3)
-        kmax_e = rng.poisson_kmax(
-            float(np.max(np.asarray(lam_e))) if not _is_traced(self.rate_e_hz) else 1.0
-        )
-        kmax_i = rng.poisson_kmax(
-            float(np.max(np.asarray(lam_i))) if not _is_traced(self.rate_i_hz) else 1.0
-        )
+
+        def kmax(name, rate, lam):
+            if _is_traced(rate):  # differentiating w.r.t. a rate: assume ≤ 1 event per step
+                return rng.poisson_kmax(1.0)
+            top = float(np.max(np.asarray(lam)))
+            if top > rng.MAX_POISSON_MEAN:
+                raise ValueError(
+                    f"PoissonSynapses.{name}={float(np.max(np.asarray(rate))):g} Hz gives {top:g} "
+                    f"events per step of dt={dt} ms; at most {rng.MAX_POISSON_MEAN:g} are supported "
+                    "(use a smaller dt, or a lower rate with larger weights)"
+                )
+            return rng.poisson_kmax(top)
+
+        kmax_e = kmax("rate_e_hz", self.rate_e_hz, lam_e)
+        kmax_i = kmax("rate_i_hz", self.rate_i_hz, lam_i)
         tau_e = _per_neuron("tau_e_ms", self.tau_e_ms, n, dtype, minimum=0.0, strict=True)
         tau_i = _per_neuron("tau_i_ms", self.tau_i_ms, n, dtype, minimum=0.0, strict=True)
         w_e = _per_neuron("w_e", self.w_e, n, dtype, minimum=0.0)
@@ -450,14 +459,20 @@ class PoissonSynapses(Input):
 
 
 def as_input(x) -> Input:
-    """An :class:`Input`, or a number (a constant current)."""
+    """An :class:`Input`, or a single number (a constant current).
+
+    Arrays are refused: a 1-D array could be a current trace (``ArrayInput(values, dt_ms)``) or
+    one constant per neuron (``Constant(values)``), so the caller must say which.
+    """
     if isinstance(x, Input):
         return x
-    if np.ndim(x) <= 1 and not isinstance(x, (str, bytes)):
-        try:
-            return Constant(x)
-        except (TypeError, ValueError):
-            pass
+    if np.ndim(x) >= 1 and not isinstance(x, (str, bytes)):
+        raise ValueError(
+            f"input is an array of shape {np.shape(x)}: pass ArrayInput(values, dt_ms) for a "
+            "current trace, or Constant(values) for one constant current per neuron"
+        )
+    if isinstance(x, (int, float, np.number)) and not isinstance(x, bool):
+        return Constant(float(x))
     raise ValueError(
         f"input must be an Input (OU, Step, Ramp, ArrayInput, PoissonSynapses, Constant, or a sum) "
         f"or a number; got {type(x).__name__}. For a current array use ArrayInput(values, dt_ms)."

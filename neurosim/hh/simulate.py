@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -186,8 +188,12 @@ def _simulate_batch(p, inp, seeds, v0, *, cfg: _Config):
     return jax.vmap(partial(_one_neuron, cfg=cfg), in_axes=_batch_axes(args))(*args)
 
 
+def _is_real(x) -> bool:
+    return isinstance(x, (numbers.Real, np.floating, np.integer)) and not isinstance(x, bool)
+
+
 def _check_dt(dt, method):
-    if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not math.isfinite(dt):
+    if not _is_real(dt) or not math.isfinite(dt):
         raise ValueError(f"dt must be a finite number of ms, got {dt!r}")
     if dt <= 0:
         raise ValueError(f"dt must be positive, got dt={dt} ms")
@@ -282,12 +288,9 @@ def simulate_hh(
     if method not in MAX_DT:
         get_integrator(method)  # raises with the list of names
     _check_dt(dt, method)
-    if (
-        not isinstance(duration_ms, (int, float))
-        or not math.isfinite(duration_ms)
-        or duration_ms <= 0
-    ):
+    if not _is_real(duration_ms) or not math.isfinite(duration_ms) or duration_ms <= 0:
         raise ValueError(f"duration_ms must be a positive number of ms, got {duration_ms!r}")
+    dt, duration_ms = float(dt), float(duration_ms)
     n_steps_f = duration_ms / dt
     n_steps = int(round(n_steps_f))
     if abs(n_steps_f - n_steps) > 1e-6 * max(1.0, n_steps_f) or n_steps < 1:
@@ -322,6 +325,8 @@ def simulate_hh(
     ):
         params.check()
     inp = as_input(inputs)
+    if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"n (the number of neurons) must be an integer >= 1, got {n!r}")
 
     # --- batch size ---------------------------------------------------------------------
     sizes = {
@@ -353,7 +358,7 @@ def simulate_hh(
     )
 
     x64 = dtype == jnp.dtype("float64")
-    with jax.enable_x64(True) if x64 else _nullcontext():
+    with jax.enable_x64(True) if x64 else contextlib.nullcontext():
         p = params.as_arrays(B, dtype)
         cin = inp.compile(n=B, dt=float(dt), n_steps=n_steps, dtype=dtype)
         if streams is None:
@@ -418,14 +423,6 @@ def simulate_hh(
                 "the input and parameters (pass on_nonfinite='flag' to get the partial result)"
             )
     return result
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _select(x, i: int, B: int):
