@@ -172,8 +172,9 @@ def _cmd_score(args) -> int:
 
     from .metrics import spikefinder_scores
 
-    truth = read_table(args.truth)
-    pred = read_table(args.prediction)
+    # empty cells inside a column are NaN frames, dropped by the Spikefinder definition
+    truth = read_table(args.truth, interior_nan=True)
+    pred = read_table(args.prediction, interior_nan=True)
     if len(truth) != len(pred):
         raise ValueError(
             f"{args.truth!r} has {len(truth)} cells (columns) but "
@@ -308,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="Spikefinder correlation of predicted vs true spikes",
         description="Score a prediction against ground truth, both in the Spikefinder layout "
-        "(header 0,1,…; one column per cell; 100 Hz frames): per cell, drop NaN frames, sum "
+        "(header 0,1,…; one column per cell; 100 Hz frames): per cell, cut both to the shorter "
+        "length, drop frames where either is empty/NaN (trailing and interior empty cells), sum "
         "non-overlapping bins of 4 frames (25 Hz), Pearson r. Prints each cell's r and the "
         "mean (the paper's summary) and median (the leaderboard's).",
     )

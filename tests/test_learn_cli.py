@@ -51,6 +51,30 @@ def test_score_json_is_exactly_cells_and_mean(spikefinder_dir, capsys):
     assert "cell 8: 0.0912" in text and f"mean: {want.mean():.4f}" in text
 
 
+def test_score_drops_interior_empty_cells_as_the_definition_says(tmp_path, capsys):
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(4)
+    truth = (rng.uniform(size=(400, 2)) < 0.1).astype(float)
+    pred = truth + rng.uniform(size=(400, 2))
+    truth_gaps = truth.copy()
+    truth_gaps[[13, 250], 0] = np.nan  # interior empty cells (gaps), not a NaN tail
+    pred_gaps = pred.copy()
+    pred_gaps[77, 1] = np.nan
+    for name, a in (("t.csv", truth_gaps), ("p.csv", pred_gaps)):
+        pd.DataFrame(a, columns=["0", "1"]).to_csv(tmp_path / name, index=False)
+    assert main(["score", str(tmp_path / "t.csv"), str(tmp_path / "p.csv"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    want = []
+    for j, drop in ((0, [13, 250]), (1, [77])):
+        keep = np.setdiff1d(np.arange(400), drop)
+        t, p = truth[keep, j], pred[keep, j]
+        n = len(t) // 4 * 4  # sum non-overlapping bins of 4 kept frames
+        want.append(pearsonr(t[:n].reshape(-1, 4).sum(1), p[:n].reshape(-1, 4).sum(1))[0])
+    np.testing.assert_allclose(out["cells"], want, rtol=1e-12)
+    assert out["mean"] == pytest.approx(np.mean(want), rel=1e-12)
+
+
 def test_score_errors(spikefinder_dir, tmp_path, capsys):
     a = spikefinder_dir / "4.train.spikes.csv.gz"
     b = spikefinder_dir / "5.train.spikes.csv.gz"
