@@ -186,7 +186,9 @@ def write_report(
         + ", ".join(
             f"{k} = {_fmt(v)}"
             for k, v in split.items()
-            if not isinstance(v, (list, dict)) and not (k == "n_test" and test_source and not v)
+            # an empty test part of the split is not where the test metrics come from
+            if not isinstance(v, (list, dict))
+            and not (k.startswith("n_test") and test_source and not v)
         ),
     ]
     if "test" in m:

@@ -113,7 +113,9 @@ def test_run_folder_holds_everything_needed(trained, toy):
     report = (run / "report.md").read_text()
     assert f"{result.metrics['val']['rmse']:.4g}" in report and "examples.png" in report
     # the test metrics come from X_test, not from rows of the split (whose n_test is 0)
-    assert "- test: X_test/Y_test: 2 traces × 400 ms" in report and "n_test = 0" not in report
+    assert "- test: X_test/Y_test: 2 traces × 400 ms" in report
+    [split_line] = [s for s in report.splitlines() if s.startswith("- split: ")]
+    assert "n_train = 160" in split_line and "n_test" not in split_line
     assert "Weights: the **best** checkpoint, epoch " in report
 
 
