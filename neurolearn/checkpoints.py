@@ -5,17 +5,20 @@ A run folder holds everything needed to reload, evaluate and continue a model::
     RUN/
       run.json            task, status, seed, data file (path, sha256, attributes), versions,
                           device, parameter count, timings, which checkpoint is final
-      config.json         the full config (task + engine settings)
+      config.json         the full config (task + engine settings) of the latest (re)start;
+                          run.json's ``resumes`` lists what each resume changed
       normalisation.json  fitted on the training split
       split.json          how the data was split (sizes, held-out groups/blocks)
       checkpoints/E/      orbax CheckpointManager keeping two epochs E: the latest (model +
                           optimiser + loop state) and the best by the monitored metric
       history.csv, history.jsonl   one row per epoch
       curves.png, examples.png, report.md, metrics.json   written when training ends
+      earlier/after_epoch_E/   those of a finished run that was resumed to train longer
 
 Every file is written atomically (a temporary file renamed into place); orbax commits a step
 only when it is complete. A checkpoint is a pure dict ``{"model": …, "optimizer": …}`` of
-arrays plus a JSON ``meta`` item (epoch, global step, best value, history).
+arrays plus a JSON ``meta`` item (epoch, global step, best value, history, the config it was
+saved with).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ __all__ = [
     "Checkpoints",
     "write_json_atomic",
     "write_text_atomic",
+    "json_ready",
+    "read_json",
     "check_compatible",
     "flatten_tree",
 ]
@@ -50,7 +55,33 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    return write_text_atomic(path, json.dumps(plain(obj), indent=2, allow_nan=True) + "\n")
+    """Write ``obj`` as strict JSON (NaN and infinities become ``null``), atomically."""
+    return write_text_atomic(path, json.dumps(json_ready(obj), indent=2, allow_nan=False) + "\n")
+
+
+def json_ready(obj: Any) -> Any:
+    """:func:`plain` with NaN and infinities replaced by None, so that ``json.dumps`` writes
+    strict JSON (``null``), the same convention as ``neurolearn score --json``."""
+    obj = plain(obj)
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content, or ValueError naming the file if it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"{str(path)!r} is not valid JSON ({e}); was it edited or damaged? (a run folder's "
+            "JSON files are written by neurolearn)"
+        ) from None
 
 
 def plain(obj: Any) -> Any:
@@ -103,15 +134,34 @@ class RunFolder:
                 f"{str(self.path)!r} is not a neurolearn run folder (no run.json); "
                 "make one with `neurolearn train TASK --data FILE --out FOLDER`"
             )
-        return json.loads(self.run_json.read_text())
+        return read_json(self.run_json)
 
     def read_config(self) -> dict[str, Any]:
         if not self.config_json.exists():
             raise FileNotFoundError(f"run folder {str(self.path)!r} has no config.json")
-        return json.loads(self.config_json.read_text())
+        return read_json(self.config_json)
+
+    RESULTS = ("report.md", "metrics.json", "curves.png", "examples.png")
+
+    def move_results_aside(self, epoch: int) -> Path | None:
+        """Move report.md, metrics.json and the figures of a finished run into
+        ``earlier/after_epoch_E[_K]/`` (when training goes on, they would describe other
+        weights). Returns that folder, or None when there was nothing to move."""
+        present = [self.path / n for n in self.RESULTS if (self.path / n).exists()]
+        if not present:
+            return None
+        dest = self.path / "earlier" / f"after_epoch_{epoch}"
+        k = 1
+        while dest.exists():
+            k += 1
+            dest = self.path / "earlier" / f"after_epoch_{epoch}_{k}"
+        dest.mkdir(parents=True)
+        for p in present:
+            os.replace(p, dest / p.name)
+        return dest
 
     def update_run(self, **fields) -> dict[str, Any]:
-        info = json.loads(self.run_json.read_text()) if self.run_json.exists() else {}
+        info = read_json(self.run_json) if self.run_json.exists() else {}
         info.update(fields)
         write_json_atomic(self.run_json, info)
         return info
@@ -227,14 +277,6 @@ class Checkpoints:
             metrics={"best": step if is_best else -1},
         )
         m.wait_until_finished()
-
-    def delete_after(self, step: int) -> None:
-        """Remove steps after ``step`` (work that a resumed run will redo)."""
-        m = self._manager()
-        if m is not None:
-            for s in m.all_steps():
-                if s > step:
-                    m.delete(s)
 
     def restore(self, which: str | int = "latest") -> tuple[dict, dict, int]:
         """``(state as NumPy arrays, meta, step)`` of ``"latest"``, ``"best"`` or a step.

@@ -47,10 +47,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _json_value(v):
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
 def _print_metrics(metrics: dict, units: dict) -> None:
     for split, values in metrics.items():
         parts = []
@@ -125,7 +121,8 @@ def _cmd_train(args) -> int:
     )
     if not args.quiet:
         print(
-            f"final metrics ({'best' if result.best_epoch else 'last'} epoch {result.best_epoch}):"
+            f"final metrics ({result.final_checkpoint} checkpoint, epoch {result.final_epoch}; "
+            f"best epoch {result.best_epoch}):"
         )
         _print_metrics(result.metrics, task.units)
         print(f"report: {Path(args.out) / 'report.md'}")
@@ -133,7 +130,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .checkpoints import write_json_atomic
+    from .checkpoints import json_ready, write_json_atomic
     from .train import evaluate_run
 
     out = evaluate_run(args.run, args.data, which=args.checkpoint)
@@ -143,7 +140,7 @@ def _cmd_evaluate(args) -> int:
         check_output_path(args.out, overwrite=True, suffixes=(".json",))
         write_json_atomic(args.out, out)
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(json.dumps(json_ready(out), indent=2, allow_nan=False))
     else:
         which, epoch = out["checkpoint"]
         print(f"{out['run']} ({which} checkpoint, epoch {epoch}) on {out['data']}:")
@@ -172,8 +169,9 @@ def _cmd_score(args) -> int:
 
     from .metrics import spikefinder_scores
 
-    truth = read_table(args.truth)
-    pred = read_table(args.prediction)
+    # empty cells inside a column are NaN frames, dropped by the Spikefinder definition
+    truth = read_table(args.truth, interior_nan=True)
+    pred = read_table(args.prediction, interior_nan=True)
     if len(truth) != len(pred):
         raise ValueError(
             f"{args.truth!r} has {len(truth)} cells (columns) but "
@@ -181,12 +179,10 @@ def _cmd_score(args) -> int:
         )
     scores = spikefinder_scores(truth, pred, downsample=args.downsample)
     if args.json:
+        from .checkpoints import json_ready
+
         d = scores.to_json()
-        print(
-            json.dumps(
-                {"cells": [_json_value(r) for r in d["cells"]], "mean": _json_value(d["mean"])}
-            )
-        )
+        print(json.dumps(json_ready({"cells": d["cells"], "mean": d["mean"]}), allow_nan=False))
         return 0
     hz = 100.0 / args.downsample
     print(f"Spikefinder correlation ({args.downsample}-frame bins, {hz:g} Hz at 100 Hz frames)")
@@ -221,8 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a task's model on a dataset, writing a run folder",
         description="Train TASK's model on a dataset file. Writes RUN_DIR: config, "
         "normalisation, orbax checkpoints (latest and best), metrics history (CSV/JSONL), "
-        "curves.png, examples.png, report.md. Interrupted or diverged runs keep their last good "
-        "checkpoint; continue with --resume. `neurolearn tasks` lists the tasks.",
+        "curves.png, examples.png, report.md. An interrupted run keeps its last checkpoint: "
+        "continue it with --resume (it also finishes a run interrupted in its final "
+        "evaluation). A diverged run (NaN loss) keeps its last good checkpoint; train again "
+        "with a lower learning rate in a new RUN_DIR. `neurolearn tasks` lists the tasks.",
         epilog="example: neurolearn train hh-voltage --data hh.h5 --epochs 20 --out runs/hh",
     )
     p.add_argument("task", metavar="TASK", help="task name (see `neurolearn tasks`)")
@@ -253,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the run in RUN_DIR from its latest checkpoint (only epochs, "
-        "patience and other run-length settings may change)",
+        "patience and other run-length settings may change; epochs not with a cosine "
+        "schedule); run.json records each resume",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument(
@@ -308,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="Spikefinder correlation of predicted vs true spikes",
         description="Score a prediction against ground truth, both in the Spikefinder layout "
-        "(header 0,1,…; one column per cell; 100 Hz frames): per cell, drop NaN frames, sum "
+        "(header 0,1,…; one column per cell; 100 Hz frames): per cell, cut both to the shorter "
+        "length, drop frames where either is empty/NaN (trailing and interior empty cells), sum "
         "non-overlapping bins of 4 frames (25 Hz), Pearson r. Prints each cell's r and the "
         "mean (the paper's summary) and median (the leaderboard's).",
     )
@@ -336,7 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, KeyError, FileExistsError, FileNotFoundError, NonFiniteLossError) as e:
+    except BrokenPipeError:  # e.g. `neurolearn tasks | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, KeyError, OSError, NonFiniteLossError) as e:
+        # OSError: FileExistsError, FileNotFoundError, and what the file system or HDF5 says
+        # about a path (not a folder, permission denied, not an HDF5 file)
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"neurolearn: error: {msg}", file=sys.stderr)
         return 2
@@ -347,11 +354,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except BrokenPipeError:  # e.g. `neurolearn tasks | head`: the reader left, not an error
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

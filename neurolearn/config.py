@@ -118,7 +118,12 @@ class TrainConfig:
             raise ValueError("config decay_epochs and decay_rate must be > 0")
 
 
-# Settings that may differ when a run is resumed (they change how long it trains, not what).
+# Settings that may differ when a run is resumed: how long it trains (epochs; patience and
+# min_delta, which also decide the best epoch) and how it runs (batching of steps and of
+# evaluation, data placement, checkpoint frequency), not the model, data, optimiser or seed.
+# `epochs` may change only with a schedule that does not depend on it (EPOCH_DEPENDENT_SCHEDULES
+# fit the learning rate to the number of epochs set at the first start). run.json records every
+# resume and what it changed ("resumes"); config.json holds the config of the latest start.
 RESUMABLE_CHANGES = (
     "epochs",
     "patience",
@@ -128,6 +133,10 @@ RESUMABLE_CHANGES = (
     "device_budget_mb",
     "checkpoint_every",
 )
+
+
+# Schedules whose learning rate at a step depends on `epochs` (they end at the last epoch).
+EPOCH_DEPENDENT_SCHEDULES = ("cosine", "warmup_cosine")
 
 
 def config_to_dict(cfg) -> dict[str, Any]:

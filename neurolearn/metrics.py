@@ -331,7 +331,8 @@ def cascade_error_bias(truth, prediction, *, sigma: float) -> tuple[float, float
 
     Both traces are smoothed with a Gaussian of standard deviation ``sigma`` frames
     (``scipy.ndimage.gaussian_filter1d``, reflecting edges, as CASCADE's benchmark script), over
-    the frames where the prediction is not NaN. Then
+    the frames where neither trace is NaN (frames where either is NaN are dropped first, as in
+    :func:`spikefinder_correlation`). Then
 
         error = Σ|pred − gt| / Σgt,    bias = Σ(pred − gt) / Σgt.
 
@@ -348,8 +349,10 @@ def cascade_error_bias(truth, prediction, *, sigma: float) -> tuple[float, float
     t, p = _pair(np.ravel(truth), np.ravel(prediction), "cascade_error_bias")
     if not sigma > 0:
         raise ValueError(f"sigma must be positive (frames), got {sigma}")
-    keep = ~np.isnan(p)
+    keep = ~(np.isnan(t) | np.isnan(p))
     t, p = t[keep], p[keep]
+    if t.size == 0:
+        raise ValueError("cascade_error_bias: every frame has NaN in the truth or the prediction")
     gt = gaussian_filter1d(t, sigma)
     pr = gaussian_filter1d(p, sigma)
     signal = gt.sum()

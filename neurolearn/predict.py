@@ -85,7 +85,7 @@ def predict_file(
         from .data.readers import ArraySpec, read_dataset
 
         key = key or task.predict_key
-        ds = read_dataset(input, {key: ArraySpec(3, kind="f")})
+        ds = read_dataset(input, {key: ArraySpec(3, kind="f")}, purpose="prediction")
         arr = ds[key]
         traces = list(arr)
     n_in = run.normalisation.x.mean.shape[0] if run.normalisation.x else None

@@ -138,8 +138,12 @@ def write_report(
     info: dict[str, Any],
     metrics: dict[str, Any],
     split: dict[str, Any],
+    test_source: str | None = None,
 ) -> Path:
-    """``report.md``: what was trained on what, final metrics beside baselines, figures."""
+    """``report.md``: what was trained on what, final metrics beside baselines, figures.
+
+    ``test_source`` says where the test metrics come from when they are not rows of the split
+    (e.g. the dataset's ``X_test`` arrays)."""
     units = metrics.get("units", {})
     m = metrics["metrics"]
     data = info.get("data", {})
@@ -156,8 +160,9 @@ def write_report(
     lines += [
         "## Final metrics",
         "",
-        f"Weights: the **{metrics['final_checkpoint']}** checkpoint (best epoch "
-        f"{metrics['best_epoch']} by `{metrics['monitor']}`"
+        f"Weights: the **{metrics['final_checkpoint']}** checkpoint"
+        + (f", epoch {metrics['final_epoch']}" if metrics.get("final_epoch") is not None else "")
+        + f" (best epoch {metrics['best_epoch']} by `{metrics['monitor']}`"
         + (", stopped early" if metrics.get("stopped_early") else "")
         + ").",
         "",
@@ -179,8 +184,20 @@ def write_report(
         f"`{str(data.get('sha256'))[:16]}…`, seed {data.get('attrs', {}).get('seed')})",
         "- split: "
         + ", ".join(
-            f"{k} = {_fmt(v)}" for k, v in split.items() if not isinstance(v, (list, dict))
+            f"{k} = {_fmt(v)}"
+            for k, v in split.items()
+            # an empty test part of the split is not where the test metrics come from
+            if not isinstance(v, (list, dict))
+            and not (k.startswith("n_test") and test_source and not v)
         ),
+    ]
+    if "test" in m:
+        lines.append(
+            f"- test: {test_source}"
+            if test_source
+            else f"- test: {split.get('n_test', '?')} rows of the split"
+        )
+    lines += [
         f"- normalisation: {_normalisation_text(folder)} (`normalisation.json`)",
         "",
     ]
@@ -195,6 +212,15 @@ def write_report(
         f"{_fmt(info.get('compile_s'))} s, not included) on {_device(info)}",
         "- versions: "
         + ", ".join(f"{k} {info.get('versions', {}).get(k)}" for k in ("jax", "flax", "optax")),
+    ]
+    for r in info.get("resumes") or []:
+        changed = ", ".join(f"{k} {_fmt(a)} → {_fmt(b)}" for k, (a, b) in r["changes"].items())
+        lines.append(
+            f"- resumed after epoch {r['after_epoch']} ({r['action']}"
+            + (f"; changed {changed}" if changed else "")
+            + "); see `resumes` in run.json"
+        )
+    lines += [
         "",
         "<details><summary>config</summary>",
         "",

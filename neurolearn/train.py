@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import hashlib
 import io
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,10 +33,19 @@ from .checkpoints import (
     Checkpoints,
     RunFolder,
     check_compatible,
+    json_ready,
+    plain,
     write_json_atomic,
     write_text_atomic,
 )
-from .config import RESUMABLE_CHANGES, config_diff, config_to_dict, make_config, monitor_mode
+from .config import (
+    EPOCH_DEPENDENT_SCHEDULES,
+    RESUMABLE_CHANGES,
+    config_diff,
+    config_to_dict,
+    make_config,
+    monitor_mode,
+)
 from .data.batching import Batcher, fits_on_device, prefetch
 from .data.normalise import Normalisation
 from .data.windows import fetch
@@ -81,6 +91,9 @@ class TrainResult:
         history: one dict per epoch (epoch 0 = before training).
         best_epoch: epoch of the best monitored value.
         stopped_early: whether early stopping ended the run.
+        final_checkpoint: the weights ``metrics`` were computed with: ``"best"`` or
+            ``"latest"``.
+        final_epoch: the epoch of those weights.
     """
 
     folder: Path
@@ -88,6 +101,8 @@ class TrainResult:
     history: list[dict[str, Any]]
     best_epoch: int
     stopped_early: bool
+    final_checkpoint: str = "best"
+    final_epoch: int = 0
 
 
 def sha256(path: str | Path, chunk: int = 1 << 22) -> str:
@@ -219,7 +234,8 @@ def _history_files(folder: RunFolder, history: list[dict[str, Any]]) -> None:
         w.writerow({k: row.get(k, "") for k in keys})
     write_text_atomic(folder.history_csv, buf.getvalue())
     write_text_atomic(
-        folder.history_jsonl, "".join(json.dumps(r, allow_nan=True) + "\n" for r in history)
+        folder.history_jsonl,
+        "".join(json.dumps(json_ready(r), allow_nan=False) + "\n" for r in history),
     )
 
 
@@ -443,6 +459,102 @@ def _check_receptive_field(engine: _Engine, prepared) -> None:
             )
 
 
+def _check_run_folder_path(path: Path) -> None:
+    """The run folder, or the nearest of its parents that exists, must be a folder."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is" if p == path else f"would be inside {str(p)!r}, which is"
+                raise FileExistsError(
+                    f"run folder {str(path)!r} {what} a file, not a folder; choose another "
+                    "--out (nothing was changed)"
+                )
+            return
+
+
+def check_saved_config(meta: dict, cfg, *, what: str, config_json: Path) -> None:
+    """Raise ValueError if ``cfg`` differs from the config a checkpoint was saved with in any
+    setting that a resume may not change (shapes alone do not catch e.g. ``causal``)."""
+    saved = meta.get("config")
+    if saved is None:  # a checkpoint written before configs were stored in its meta
+        return
+    now = plain(config_to_dict(cfg))
+    diff = {
+        k: (saved.get(k), now.get(k))
+        for k in sorted(set(saved) | set(now))
+        if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)
+    }
+    if diff:
+        shown = "; ".join(
+            f"{k}: {json.dumps(a)} in the checkpoint, {json.dumps(b)} in config.json"
+            for k, (a, b) in diff.items()
+        )
+        raise ValueError(
+            f"{what} was saved with another config than {str(config_json)!r}: {shown}. Was "
+            "config.json edited, or checkpoints copied from another run? Restore those values "
+            "in config.json, or train a new run"
+        )
+
+
+def _resume_action(
+    folder: RunFolder,
+    saved_info: dict,
+    saved_cfg,
+    cfg,
+    *,
+    start_epoch: int,
+    stopped_early: bool,
+    bad_epochs: int,
+    best_epoch: int,
+    monitor: str,
+) -> tuple[str, int]:
+    """What a resume after ``start_epoch`` does: ``("train", bad_epochs)`` to train on (with
+    the early-stopping count to continue from), ``("finish", …)`` to run only the final
+    evaluation of a run that trained all its epochs but was interrupted before it finished.
+    Raises ValueError (nothing changed) when there is nothing to do."""
+    where = repr(str(folder.path))
+    if start_epoch > cfg.epochs:
+        raise ValueError(
+            f"run {where} has trained {start_epoch} epochs already, more than epochs="
+            f"{cfg.epochs}; pass --epochs N with N > {start_epoch} to train longer "
+            "(nothing was changed)"
+        )
+    if stopped_early:
+        if start_epoch < cfg.epochs and (cfg.patience is None or cfg.patience > bad_epochs):
+            return "train", bad_epochs  # as if the run had had this patience from the start
+        if start_epoch < cfg.epochs and cfg.epochs != saved_cfg.epochs:
+            return "train", 0  # training longer after an early stop: patience starts again
+    elif start_epoch < cfg.epochs:
+        return "train", bad_epochs
+    if saved_info.get("status") != "done":
+        return "finish", bad_epochs
+    epoch_dependent = cfg.schedule in EPOCH_DEPENDENT_SCHEDULES
+    if stopped_early:
+        more_epochs = (
+            ""
+            if epoch_dependent
+            else f", or another number of epochs (--epochs N with N > {start_epoch}; patience "
+            "then starts again)"
+        )
+        raise ValueError(
+            f"run {where} stopped early after epoch {start_epoch} of {cfg.epochs}: {monitor} "
+            f"did not improve for {bad_epochs} epochs (patience {cfg.patience}; best epoch "
+            f"{best_epoch}), and its report is written. To train on, resume with more "
+            f"patience (--config patience=N with N > {bad_epochs}, or patience=null)"
+            f"{more_epochs} (nothing was changed)"
+        )
+    advice = (
+        f"its schedule {cfg.schedule!r} spans those epochs, so train longer in a new run "
+        "folder (a new --out) with more epochs"
+        if epoch_dependent
+        else f"pass --epochs N with N > {start_epoch} to train longer"
+    )
+    raise ValueError(
+        f"run {where} already finished {start_epoch} epoch(s) of {cfg.epochs} and its report "
+        f"is written; {advice} (nothing was changed)"
+    )
+
+
 def train_and_evaluate(
     task,
     config=None,
@@ -460,11 +572,16 @@ def train_and_evaluate(
         task: a registered :class:`~neurolearn.tasks.Task` or its name.
         config: the task's config dataclass, or a dict of overrides of its defaults (with
             ``resume``: overrides of the saved config, which may only change
-            ``RESUMABLE_CHANGES`` such as ``epochs``).
+            ``RESUMABLE_CHANGES`` such as ``epochs``; ``epochs`` not with a schedule in
+            ``EPOCH_DEPENDENT_SCHEDULES``).
         data: the dataset file.
         workdir: the run folder. It must be new or empty, unless ``resume``.
         resume: continue the run in ``workdir`` from its latest checkpoint (starts anew if it
-            has none yet).
+            has none yet). A run whose last epoch is trained but whose final evaluation did not
+            finish is finished without training; an early-stopped run trains on with a larger
+            ``patience`` or another ``epochs``. Each resume is recorded in run.json
+            (``resumes``: after which epoch, what it did, what it changed); the report of a
+            finished run that trains on is moved to ``earlier/after_epoch_E/``.
         progress: show a progress bar per epoch.
         log: where one line per epoch goes (None: silent).
         callbacks: called with an :class:`EpochEnd` after each epoch's checkpoint.
@@ -473,10 +590,11 @@ def train_and_evaluate(
         :class:`TrainResult`.
 
     Raises:
-        FileExistsError: ``workdir`` holds files and ``resume`` is False.
+        FileExistsError: ``workdir`` holds files and ``resume`` is False, or is a file.
         ValueError: bad config, bad data (shapes, NaN, labels), windows shorter than the
             receptive field, resuming another task's run or with an incompatible config or
-            other data. Nothing in ``workdir`` is changed by these.
+            other data, or a run with nothing left to do. Nothing in ``workdir`` is changed by
+            these.
         NonFiniteLossError: training diverged; the last good checkpoint is kept.
     """
     import jax
@@ -490,9 +608,11 @@ def train_and_evaluate(
     folder = RunFolder(workdir)
     data = Path(data)
     say = log or (lambda s: None)
+    _check_run_folder_path(folder.path)
 
     # ---------------------------------------------------------------- config and resume checks
     saved_info = None
+    changes: dict[str, tuple[Any, Any]] = {}  # config changes made by a resume
     if folder.is_run() and resume:
         saved_info = folder.read_run()
         if saved_info.get("task") != task.name:
@@ -503,12 +623,23 @@ def train_and_evaluate(
         saved_cfg = make_config(task.Config, base=folder.read_config())
         overrides = config_to_dict(config) if dataclasses.is_dataclass(config) else (config or {})
         cfg = make_config(task.Config, overrides, base=config_to_dict(saved_cfg))
-        bad = {k: v for k, v in config_diff(saved_cfg, cfg).items() if k not in RESUMABLE_CHANGES}
+        changes = config_diff(saved_cfg, cfg)
+        bad = {k: v for k, v in changes.items() if k not in RESUMABLE_CHANGES}
         if bad:
             shown = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in bad.items())
             raise ValueError(
                 f"cannot resume {str(folder.path)!r} with a different config ({shown}); only "
-                f"{', '.join(RESUMABLE_CHANGES)} may change. Start a new run folder instead"
+                f"{', '.join(RESUMABLE_CHANGES)} may change. Start a new run folder instead "
+                "(a new --out)"
+            )
+        if "epochs" in changes and cfg.schedule in EPOCH_DEPENDENT_SCHEDULES:
+            a, b = changes["epochs"]
+            raise ValueError(
+                f"cannot resume {str(folder.path)!r} with epochs {a} → {b}: its learning-rate "
+                f"schedule {cfg.schedule!r} spans the epochs set when the run started (the rate "
+                f"reaches 0 at epoch {a}), so another number of epochs would change the rate of "
+                "every step. Resume without --epochs, or train in a new run folder (a new "
+                "--out) with the epochs you want (nothing was changed)"
             )
     else:
         if not folder.is_empty() and not resume:
@@ -551,28 +682,37 @@ def train_and_evaluate(
 
     ckpts = Checkpoints(folder.checkpoints, create=False)
     start_epoch, history, best, best_epoch, bad_epochs = 0, [], None, 0, 0
-    meta = None
-    if saved_info is not None and ckpts.latest_step() is not None:
-        state, meta, step = ckpts.restore("latest")
-        engine.load_pure_state(state, what=f"checkpoint {step} of {str(folder.path)!r}")
-        start_epoch = int(meta["epoch"])
-        history = list(meta["history"])
-        best, best_epoch = meta["best"], int(meta["best_epoch"])
-        bad_epochs = int(meta["bad_epochs"])
-        if start_epoch >= cfg.epochs or (
-            meta.get("stopped_early") and cfg.epochs == saved_cfg.epochs
-        ):
-            ckpts.close()
-            raise ValueError(
-                f"run {str(folder.path)!r} already finished {start_epoch} epoch(s) of "
-                f"{cfg.epochs}; pass --epochs N with N > {start_epoch} to train longer"
+    stopped_early = False
+    action = "train"
+    try:
+        if saved_info is not None and ckpts.latest_step() is not None:
+            state, meta, step = ckpts.restore("latest")
+            what = f"checkpoint {step} of {str(folder.path)!r}"
+            engine.load_pure_state(state, what=what)
+            check_saved_config(meta, cfg, what=what, config_json=folder.config_json)
+            start_epoch = int(meta["epoch"])
+            history = list(meta["history"])
+            best, best_epoch = meta["best"], int(meta["best_epoch"])
+            bad_epochs = int(meta["bad_epochs"])
+            stopped_early = bool(meta.get("stopped_early"))
+            action, bad_epochs = _resume_action(
+                folder,
+                saved_info,
+                saved_cfg,
+                cfg,
+                start_epoch=start_epoch,
+                stopped_early=stopped_early,
+                bad_epochs=bad_epochs,
+                best_epoch=best_epoch,
+                monitor=monitor,
             )
-        if meta.get("stopped_early"):
-            bad_epochs = 0  # training longer after an early stop: patience starts again
-    ckpts.close()
+    finally:
+        ckpts.close()
+    if action == "train":
+        stopped_early = False
 
     budget = engine._budget()
-    compile_s = engine.compile_train(batcher, budget)
+    compile_s = engine.compile_train(batcher, budget) if action == "train" else None
 
     # epoch 0: the untrained model (also checks the monitored metric exists)
     if not history:
@@ -615,33 +755,58 @@ def train_and_evaluate(
                 "versions": package_versions(),
                 "device": device_info(),
                 "info": prepared.info,
+                "resumes": [],
             },
         )
     else:
+        # results written for the weights of an earlier finish would describe other weights
+        # once training goes on: move them aside (they stay readable, with their figures)
+        moved = folder.move_results_aside(start_epoch) if action == "train" else None
         write_json_atomic(folder.config_json, config_to_dict(cfg))
+        resumes = list(saved_info.get("resumes", []))
+        resumes.append(
+            {
+                "utc": utc_now(),
+                "after_epoch": start_epoch,
+                "action": action,
+                "changes": {k: [a, b] for k, (a, b) in changes.items()},
+                "earlier_results": str(moved.relative_to(folder.path)) if moved else None,
+            }
+        )
         folder.update_run(
-            status=f"running (resumed at epoch {start_epoch})",
+            status=(
+                f"running (resumed at epoch {start_epoch})"
+                if action == "train"
+                else f"finishing (resumed after epoch {start_epoch}, the last)"
+            ),
             resumed_utc=utc_now(),
+            resumes=resumes,
             versions=package_versions(),
             device=device_info(),
         )
-    folder.update_run(compile_s=compile_s)
+    if compile_s is not None:
+        folder.update_run(compile_s=compile_s)
     ckpts = Checkpoints(folder.checkpoints, create=True)
 
-    if start_epoch:
+    if action == "finish":
+        say(
+            f"{folder.path} trained all {start_epoch} epochs but did not finish its final "
+            "evaluation: running it now"
+        )
+    elif start_epoch:
         say(f"resuming {folder.path} after epoch {start_epoch} (best so far: epoch {best_epoch})")
-    say(
-        f"{task.name}: {n_train} training, {len(prepared.sources['val'])} validation examples; "
-        f"{engine.n_params} parameters; {batcher.steps_per_epoch} steps per epoch; compiled in "
-        f"{compile_s:.1f} s; run folder {folder.path}"
-    )
+    if action == "train":
+        say(
+            f"{task.name}: {n_train} training, {len(prepared.sources['val'])} validation "
+            f"examples; {engine.n_params} parameters; {batcher.steps_per_epoch} steps per epoch; "
+            f"compiled in {compile_s:.1f} s; run folder {folder.path}"
+        )
 
     # ---------------------------------------------------------------- the loop
     step = int(history[-1]["step"] or 0)
-    stopped_early = False
     epoch = start_epoch
     try:
-        for epoch in range(start_epoch, cfg.epochs):
+        for epoch in range(start_epoch, cfg.epochs if action == "train" else start_epoch):
             bar = tqdm(
                 total=batcher.steps_per_epoch,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -693,6 +858,7 @@ def train_and_evaluate(
                 "history": history,
                 "stopped_early": stopped_early,
                 "monitor": monitor,
+                "config": config_to_dict(cfg),
             }
             if (epoch + 1) % cfg.checkpoint_every == 0 or last or improved:
                 ckpts.save(epoch + 1, engine.pure_state(), meta, is_best=improved)
@@ -719,9 +885,12 @@ def train_and_evaluate(
             else "no epoch finished"
         )
         folder.update_run(status=f"failed: {e}", failed_utc=utc_now())
+        lr = cfg.learning_rate
         raise NonFiniteLossError(
-            f"training stopped: {e}; {where}. Lower learning_rate or set clip_norm "
-            "(--config learning_rate=… clip_norm=1), then start a new run or --resume"
+            f"training stopped: {e}; {where}. --resume would repeat the same steps (and "
+            f"config changes other than the run length are refused): lower learning_rate (now "
+            f"{lr:g}) or set clip_norm (now {cfg.clip_norm}) in a new run folder, e.g. "
+            f"--config learning_rate={lr / 10:g} clip_norm=1 --out NEW_RUN_DIR"
         ) from None
     except KeyboardInterrupt:
         kept = ckpts.latest_step()
@@ -733,36 +902,58 @@ def train_and_evaluate(
         raise
 
     # ---------------------------------------------------------------- final evaluation
-    final = "latest"
-    if cfg.restore_best and best_epoch and best_epoch != history[-1]["epoch"]:
-        state, _, _ = ckpts.restore("best")
-        engine.load_pure_state(state, what="the best checkpoint")
-        final = "best"
-    elif cfg.restore_best and best_epoch:
-        final = "best"
-    ckpts.close()
-    result = finish_run(
-        engine,
-        task,
-        cfg,
-        folder,
-        history,
-        best_epoch=best_epoch,
-        final=final,
-        stopped_early=stopped_early,
-        monitor=monitor,
-    )
+    last_epoch = int(history[-1]["epoch"])
+    try:
+        final = "latest"
+        if cfg.restore_best and best_epoch and best_epoch != last_epoch:
+            state, _, _ = ckpts.restore("best")
+            engine.load_pure_state(state, what="the best checkpoint")
+            final = "best"
+        elif cfg.restore_best and best_epoch:
+            final = "best"
+        ckpts.close()
+        result = finish_run(
+            engine,
+            task,
+            cfg,
+            folder,
+            history,
+            best_epoch=best_epoch,
+            final=final,
+            stopped_early=stopped_early,
+            monitor=monitor,
+        )
+    except KeyboardInterrupt:
+        ckpts.close()
+        folder.update_run(
+            status=f"interrupted after epoch {last_epoch}, in the final evaluation "
+            "(--resume finishes it)"
+        )
+        raise
+    except BaseException as e:
+        ckpts.close()
+        folder.update_run(
+            status=f"failed in the final evaluation after epoch {last_epoch}: "
+            f"{type(e).__name__}: {e} (--resume retries it)",
+            failed_utc=utc_now(),
+        )
+        raise
     return result
 
 
 def finish_run(
     engine, task, cfg, folder: RunFolder, history, *, best_epoch, final, stopped_early, monitor
 ) -> TrainResult:
-    """Final metrics, figures and report of a finished run."""
+    """Final metrics, figures and report of a finished run.
+
+    ``run.json`` says ``"done"`` only once metrics.json, the figures and report.md are written
+    (the caller records an interruption or a failure before that; ``--resume`` then reruns
+    this step)."""
     from neurosim.provenance import utc_now
 
     from . import report
 
+    final_epoch = best_epoch if final == "best" else int(history[-1]["epoch"])
     splits = [s for s in ("val", "test") if s in engine.prepared.sources]
     metrics = {s: engine.evaluate(s) for s in splits}
     baselines = task.baselines(engine.prepared, cfg)
@@ -778,6 +969,7 @@ def finish_run(
     out = {
         "task": task.name,
         "final_checkpoint": final,
+        "final_epoch": final_epoch,
         "best_epoch": best_epoch,
         "monitor": monitor,
         "stopped_early": stopped_early,
@@ -786,7 +978,6 @@ def finish_run(
         "units": task.units,
         "timing": timing,
     }
-    write_json_atomic(folder.metrics_json, out)
     metric = monitor.removeprefix("val_")
     refs = {
         f"baseline: {name.removeprefix('val_').replace('_', ' ')}": values[metric]
@@ -803,18 +994,26 @@ def finish_run(
         references=refs,
     )
     task.plot_examples(folder.examples_png, examples, cfg)
-    info = folder.update_run(
-        status="done",
-        finished_utc=utc_now(),
-        final_checkpoint=final,
-        best_epoch=best_epoch,
-        stopped_early=stopped_early,
+    write_json_atomic(folder.metrics_json, out)
+    done = {
+        "final_checkpoint": final,
+        "final_epoch": final_epoch,
+        "best_epoch": best_epoch,
+        "stopped_early": stopped_early,
         **timing,
-    )
+    }
+    info = {**folder.read_run(), **done}
     report.write_report(
-        folder, task=task, cfg=cfg, info=info, metrics=out, split=engine.prepared.split
+        folder,
+        task=task,
+        cfg=cfg,
+        info=info,
+        metrics=out,
+        split=engine.prepared.split,
+        test_source=engine.prepared.info.get("test_source"),
     )
-    return TrainResult(folder.path, metrics, history, best_epoch, stopped_early)
+    folder.update_run(status="done", finished_utc=utc_now(), **done)
+    return TrainResult(folder.path, metrics, history, best_epoch, stopped_early, final, final_epoch)
 
 
 # ---------------------------------------------------------------------------- reloading
@@ -879,7 +1078,8 @@ def load_run(folder: str | Path, *, which: str | None = None, task=None) -> Load
     Raises:
         FileNotFoundError: not a run folder, or it has no checkpoint.
         ValueError: the run belongs to another task, or its checkpoint does not fit the model
-            built from its config.json.
+            built from its config.json (shapes), or was saved under another config (any
+            setting but the run-length ones, e.g. ``causal``).
     """
     import jax
     from flax import nnx
@@ -899,16 +1099,14 @@ def load_run(folder: str | Path, *, which: str | None = None, task=None) -> Load
     ckpts = Checkpoints(rf.checkpoints)
     which = which or info.get("final_checkpoint") or "best"
     try:
-        state, _, step = ckpts.restore(which)
+        state, meta, step = ckpts.restore(which)
     finally:
         ckpts.close()
     model = t.build_model(cfg, rngs=nnx.Rngs(params=jax.random.key(0)))
     mstate = nnx.state(model)
-    check_compatible(
-        state["model"],
-        nnx.to_pure_dict(mstate),
-        what=f"the {which!r} checkpoint (epoch {step}) of {str(rf.path)!r}",
-    )
+    what = f"the {which!r} checkpoint (epoch {step}) of {str(rf.path)!r}"
+    check_compatible(state["model"], nnx.to_pure_dict(mstate), what=what)
+    check_saved_config(meta, cfg, what=what, config_json=rf.config_json)
     nnx.replace_by_pure_dict(mstate, state["model"])
     nnx.update(model, mstate)
     return LoadedRun(rf.path, t, cfg, norm, model, info, (which, step))

@@ -8,7 +8,8 @@ gzip-compressed (``.csv.gz``).
 Handling, documented and enforced (never silent misalignment):
 - the header must be ``0,1,…,n-1`` in that order;
 - trailing empty cells (NaN) end a column; a NaN *before* a column's last value is an error
-  naming the cell and the frame;
+  naming the cell and the frame (``read_table(..., interior_nan=True)`` keeps it as NaN instead:
+  scoring drops such frames);
 - calcium and spikes must have the same number of columns and each cell the same length.
 """
 
@@ -60,8 +61,13 @@ class Recording:
         return len(self.calcium)
 
 
-def read_table(path: str | os.PathLike) -> list[np.ndarray]:
+def read_table(path: str | os.PathLike, *, interior_nan: bool = False) -> list[np.ndarray]:
     """Read one Spikefinder-layout CSV into one float array per column (NaN tails removed).
+
+    Args:
+        path: the CSV (``.csv`` or ``.csv.gz``).
+        interior_nan: keep empty cells before a column's last value as NaN instead of raising
+            (for scoring, which drops frames where either trace is NaN).
 
     Raises:
         FileNotFoundError: no such file.
@@ -93,7 +99,7 @@ def read_table(path: str | os.PathLike) -> list[np.ndarray]:
         n = int(ok[-1]) + 1
         col = col[:n]
         bad = np.flatnonzero(np.isnan(col))
-        if bad.size:
+        if bad.size and not interior_nan:
             raise ValueError(
                 f"{str(path)!r}: cell {j} has an empty/NaN value at frame {int(bad[0])}, before its "
                 f"last value at frame {n - 1}; only trailing empty cells are allowed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import h5py
@@ -51,6 +53,30 @@ def test_score_json_is_exactly_cells_and_mean(spikefinder_dir, capsys):
     assert "cell 8: 0.0912" in text and f"mean: {want.mean():.4f}" in text
 
 
+def test_score_drops_interior_empty_cells_as_the_definition_says(tmp_path, capsys):
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(4)
+    truth = (rng.uniform(size=(400, 2)) < 0.1).astype(float)
+    pred = truth + rng.uniform(size=(400, 2))
+    truth_gaps = truth.copy()
+    truth_gaps[[13, 250], 0] = np.nan  # interior empty cells (gaps), not a NaN tail
+    pred_gaps = pred.copy()
+    pred_gaps[77, 1] = np.nan
+    for name, a in (("t.csv", truth_gaps), ("p.csv", pred_gaps)):
+        pd.DataFrame(a, columns=["0", "1"]).to_csv(tmp_path / name, index=False)
+    assert main(["score", str(tmp_path / "t.csv"), str(tmp_path / "p.csv"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    want = []
+    for j, drop in ((0, [13, 250]), (1, [77])):
+        keep = np.setdiff1d(np.arange(400), drop)
+        t, p = truth[keep, j], pred[keep, j]
+        n = len(t) // 4 * 4  # sum non-overlapping bins of 4 kept frames
+        want.append(pearsonr(t[:n].reshape(-1, 4).sum(1), p[:n].reshape(-1, 4).sum(1))[0])
+    np.testing.assert_allclose(out["cells"], want, rtol=1e-12)
+    assert out["mean"] == pytest.approx(np.mean(want), rel=1e-12)
+
+
 def test_score_errors(spikefinder_dir, tmp_path, capsys):
     a = spikefinder_dir / "4.train.spikes.csv.gz"
     b = spikefinder_dir / "5.train.spikes.csv.gz"
@@ -67,25 +93,28 @@ def cli_run(tmp_path_factory):
         d / "toy.h5", n_train=120, n_test=2, length=80, test_length=300, seed=3
     )
     run = d / "run"
-    code = main(
-        [
-            "train",
-            "hh-voltage",
-            "--data",
-            str(data),
-            "--out",
-            str(run),
-            "--epochs",
-            "3",
-            "--config",
-            "n_val=30",
-            "batch_size=30",
-            "learning_rate=0.01",
-            "--no-progress",
-            "--quiet",
-        ]
-    )
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(
+            [
+                "train",
+                "hh-voltage",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                "--epochs",
+                "3",
+                "--config",
+                "n_val=30",
+                "batch_size=30",
+                "learning_rate=0.01",
+                "restore_best=false",  # report with the latest weights
+                "--no-progress",
+            ]
+        )
     assert code == 0
+    (d / "train_stdout.txt").write_text(printed.getvalue())
     return data, run
 
 
@@ -186,3 +215,87 @@ def test_train_errors(cli_run, tmp_path, capsys):
     assert "not a neurolearn run folder" in capsys.readouterr().err
     for name in ("x", "y", "z"):
         assert not (tmp_path / name).exists()
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN/Infinity (not JSON)."""
+
+    def refuse(name):
+        raise ValueError(f"not strict JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_final_weights_are_labelled_by_the_checkpoint_used(cli_run):
+    data, run = cli_run
+    saved = json.loads((run / "metrics.json").read_text())
+    assert (saved["final_checkpoint"], saved["final_epoch"]) == ("latest", 3)
+    best = saved["best_epoch"]
+    printed = (run.parent / "train_stdout.txt").read_text()
+    assert f"final metrics (latest checkpoint, epoch 3; best epoch {best}):" in printed
+
+
+def test_undefined_metrics_are_null_in_every_json_output(cli_run, tmp_path, capsys, monkeypatch):
+    from neurolearn.checkpoints import write_json_atomic
+    from neurolearn.tasks.hh_voltage import HHVoltageTask
+
+    data, run = cli_run
+    metrics = HHVoltageTask.metrics
+    # a metric that is undefined (NaN) on these data, e.g. a correlation of a constant trace
+    monkeypatch.setattr(
+        HHVoltageTask, "metrics", lambda self, t, p, c: {**metrics(self, t, p, c), "r": np.nan}
+    )
+    out = tmp_path / "e.json"
+    assert main(["evaluate", str(run), "--data", str(data), "--json", "--out", str(out)]) == 0
+    printed = strict_json(capsys.readouterr().out)
+    assert printed["metrics"]["test"]["r"] is None and printed["metrics"]["test"]["rmse"] > 0
+    assert strict_json(out.read_text()) == printed
+    # metrics.json, run.json, history.jsonl go through the same writer
+    write_json_atomic(tmp_path / "m.json", {"a": [np.float32(np.nan), np.inf, 1.5]})
+    assert strict_json((tmp_path / "m.json").read_text()) == {"a": [None, None, 1.5]}
+    for line in (run / "history.jsonl").read_text().splitlines():
+        strict_json(line)
+
+
+def test_damaged_files_and_paths_give_clear_errors(cli_run, tmp_path, capsys):
+    import shutil
+
+    data, run = cli_run
+    # --out naming an existing file (or a path inside one)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "run"):
+        assert main(["train", "hh-voltage", "--data", str(data), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("neurolearn: error: ") and "a file, not a folder" in err
+    assert afile.read_text() == "x"
+    # a damaged .h5: input of predict, data of evaluate and train
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"this is not HDF5" * 100)
+    commands = [
+        ["predict", str(run), "--input", str(bad), "--out", str(tmp_path / "p.h5")],
+        ["evaluate", str(run), "--data", str(bad)],
+        ["train", "hh-voltage", "--data", str(bad), "--out", str(tmp_path / "new")],
+    ]
+    for argv in commands:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("neurolearn: error: ") and "is not a readable HDF5 file" in err
+        assert "'dataset' attribute" not in err
+    assert not (tmp_path / "p.h5").exists() and not (tmp_path / "new").exists()
+    # NaN in the input of predict: the advice is about prediction, not training
+    nan_in = tmp_path / "nan.h5"
+    with h5py.File(data) as f, h5py.File(nan_in, "w") as g:
+        x = f["X"][:4]
+        x[1, 5, 0] = np.nan
+        g["X"] = x
+    assert main(["predict", str(run), "--input", str(nan_in), "--out", str(tmp_path / "p.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "(1, 5, 0)" in err and "before prediction" in err and "training" not in err
+    # a damaged config.json is named
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "config.json").write_text('{"epochs": 3,')
+    assert main(["evaluate", str(copy), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "config.json' is not valid JSON" in err

@@ -155,6 +155,22 @@ def test_cascade_error_bias():
     assert b == pytest.approx(-0.3, abs=1e-9)  # smoothing preserves the sum (reflecting edges)
 
 
+def test_cascade_error_bias_drops_frames_where_either_trace_is_nan():
+    rng = np.random.default_rng(1)
+    gt = (rng.uniform(size=300) < 0.08).astype(float)
+    pred = np.roll(gt, 1) * 0.8 + 0.01
+    gt_nan, pred_nan = gt.copy(), pred.copy()
+    gt_nan[[5, 100]] = np.nan  # e.g. gaps in the ground truth
+    pred_nan[200] = np.nan
+    keep = np.ones(300, bool)
+    keep[[5, 100, 200]] = False
+    want = M.cascade_error_bias(gt[keep], pred[keep], sigma=2)
+    got = M.cascade_error_bias(gt_nan, pred_nan, sigma=2)
+    assert np.all(np.isfinite(got)) and got == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match="every frame has NaN"):
+        M.cascade_error_bias(np.full(4, np.nan), np.ones(4), sigma=1)
+
+
 # ----------------------------------------------------------------- spike times
 
 

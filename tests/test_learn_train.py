@@ -112,6 +112,11 @@ def test_run_folder_holds_everything_needed(trained, toy):
     assert Checkpoints(run / "checkpoints").latest_step() == 12
     report = (run / "report.md").read_text()
     assert f"{result.metrics['val']['rmse']:.4g}" in report and "examples.png" in report
+    # the test metrics come from X_test, not from rows of the split (whose n_test is 0)
+    assert "- test: X_test/Y_test: 2 traces × 400 ms" in report
+    [split_line] = [s for s in report.splitlines() if s.startswith("- split: ")]
+    assert "n_train = 160" in split_line and "n_test" not in split_line
+    assert "Weights: the **best** checkpoint, epoch " in report
 
 
 def test_evaluate_and_reload_reproduce_the_final_metrics(trained, toy):
@@ -182,8 +187,24 @@ def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(toy, tmp_path):
     assert info["status"] == "interrupted after epoch 2"
     assert not (tmp_path / "b" / "report.md").exists()
     b = train_and_evaluate(
-        "hh-voltage", {}, data=toy, workdir=tmp_path / "b", resume=True, progress=False, log=None
+        "hh-voltage",
+        {},
+        data=toy,
+        workdir=tmp_path / "b",
+        resume=True,
+        progress=False,
+        log=None,
     )
+    info = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert info["status"] == "done"
+    [resume] = info["resumes"]  # every resume and what it changed
+    assert resume == {
+        "utc": resume["utc"],
+        "after_epoch": 2,
+        "action": "train",
+        "changes": {},
+        "earlier_results": None,
+    }
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert wa.keys() == wb.keys()
     for k in wa:
@@ -194,11 +215,63 @@ def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(toy, tmp_path):
     assert header[0] == header[1]
 
 
+def test_a_run_interrupted_in_its_final_evaluation_is_finished_by_resume(
+    toy, tmp_path, monkeypatch
+):
+    import neurolearn.report
+
+    run = tmp_path / "fin"
+    cfg = {**FAST, "epochs": 2, "schedule": "cosine"}
+    real = neurolearn.report.plot_curves  # the first step after the final metrics
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(neurolearn.report, "plot_curves", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate("hh-voltage", cfg, data=toy, workdir=run, progress=False, log=None)
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"].startswith("interrupted after epoch 2, in the final evaluation")
+    assert not (run / "report.md").exists()
+    monkeypatch.setattr(neurolearn.report, "plot_curves", broken)
+    with pytest.raises(OSError, match="disk full"):
+        train_and_evaluate("hh-voltage", {}, data=toy, workdir=run, resume=True, log=None)
+    status = json.loads((run / "run.json").read_text())["status"]
+    assert status.startswith("failed in the final evaluation after epoch 2: OSError: disk full")
+    monkeypatch.setattr(neurolearn.report, "plot_curves", real)
+    # a cosine schedule spans the epochs of the first start: another number is refused
+    before = snapshot(run)
+    with pytest.raises(ValueError, match=r"epochs 2 → 3: its learning-rate schedule 'cosine'"):
+        train_and_evaluate(
+            "hh-voltage", {"epochs": 3}, data=toy, workdir=run, resume=True, log=None
+        )
+    assert snapshot(run) == before
+    r = train_and_evaluate(
+        "hh-voltage", {}, data=toy, workdir=run, resume=True, progress=False, log=None
+    )
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "done" and (run / "report.md").exists()
+    assert [x["action"] for x in info["resumes"]] == ["finish", "finish"]
+    assert len(r.history) == 3 and (r.final_checkpoint, r.final_epoch) == ("best", r.best_epoch)
+    saved = json.loads((run / "metrics.json").read_text())["metrics"]
+    ev = evaluate_run(run, toy)["metrics"]
+    for split in ("val", "test"):
+        assert saved[split]["rmse"] == pytest.approx(ev[split]["rmse"], rel=1e-6)
+    with pytest.raises(ValueError, match=r"already finished 2 epoch\(s\) of 2 .* new run folder"):
+        train_and_evaluate("hh-voltage", {}, data=toy, workdir=run, resume=True, log=None)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(toy, tmp_path):
     run = tmp_path / "nan"
     cfg = {**FAST, "epochs": 20, "optimizer": "sgd", "learning_rate": 2.0}  # diverges
     with pytest.raises(NonFiniteLossError, match=r"last good checkpoint \(epoch (\d+)\)") as e:
         train_and_evaluate("hh-voltage", cfg, data=toy, workdir=run, progress=False, log=None)
+    # the advice can be followed: a new run folder (a resume may not change learning_rate)
+    assert "in a new run folder" in str(e.value) and "--out NEW_RUN_DIR" in str(e.value)
+    assert "learning_rate=0.2 clip_norm=1" in str(e.value)
     kept = int(__import__("re").search(r"epoch (\d+)\) is kept", str(e.value)).group(1))
     assert kept >= 1
     assert Checkpoints(run / "checkpoints").latest_step() == kept
@@ -292,6 +365,66 @@ def test_checkpoint_from_an_incompatible_config_is_refused(trained, toy, tmp_pat
     with pytest.raises(ValueError, match="incompatible config"):
         predict_file(copy, toy, tmp_path / "p.h5")
     assert snapshot(copy) == before and not (tmp_path / "p.h5").exists()
+
+
+def test_checkpoint_saved_under_another_config_with_the_same_shapes_is_refused(
+    trained, toy, tmp_path
+):
+    run, _ = trained
+    copy = tmp_path / "edited"
+    shutil.copytree(run, copy)
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["causal"] = True  # same parameter shapes, another model
+    (copy / "config.json").write_text(json.dumps(cfg))
+    before = snapshot(copy)
+    msg = r"was saved with another config than .*config.json.*causal: false in the checkpoint"
+    with pytest.raises(ValueError, match=msg):
+        evaluate_run(copy, toy)
+    with pytest.raises(ValueError, match=msg):
+        load_run(copy, which="latest")
+    with pytest.raises(ValueError, match=msg):
+        train_and_evaluate(
+            "hh-voltage",
+            {"epochs": 20},
+            data=toy,
+            workdir=copy,
+            resume=True,
+            progress=False,
+            log=None,
+        )
+    assert snapshot(copy) == before
+
+
+def test_a_failed_resume_of_a_finished_run_moves_its_report_aside(trained, toy, tmp_path):
+    run, _ = trained
+    copy = tmp_path / "longer"
+    shutil.copytree(run, copy)
+    report = (copy / "report.md").read_text()
+
+    def stop(end):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(
+            "hh-voltage",
+            {"epochs": 13},
+            data=toy,
+            workdir=copy,
+            resume=True,
+            progress=False,
+            log=None,
+            callbacks=[stop],
+        )
+    info = json.loads((copy / "run.json").read_text())
+    assert info["status"] == "interrupted after epoch 13"
+    # no report beside run.json describes other weights than the checkpoints'
+    for name in ("report.md", "metrics.json", "curves.png", "examples.png"):
+        assert not (copy / name).exists(), name
+        assert (copy / "earlier" / "after_epoch_12" / name).exists(), name
+    assert (copy / "earlier" / "after_epoch_12" / "report.md").read_text() == report
+    [resume] = info["resumes"]
+    assert resume["changes"] == {"epochs": [12, 13]}
+    assert resume["earlier_results"] == "earlier/after_epoch_12"
 
 
 # --------------------------------------------------------------------------- a binary task
@@ -451,6 +584,25 @@ def test_early_stopping_on_windows_restores_the_best_epoch(toy, tmp_path):
     assert r.metrics["val"]["rmse"] == pytest.approx(r.history[1]["val_rmse"], rel=1e-6)
     assert r.history[3]["val_rmse"] != r.history[1]["val_rmse"]
     assert load_run(tmp_path / "es").checkpoint == ("best", 1)
+    # resuming as it is: nothing to do, and the message says why and what would train on
+    with pytest.raises(ValueError, match=r"stopped early after epoch 3 of 10") as e:
+        train_and_evaluate(
+            "hh-voltage", cfg, data=toy, workdir=tmp_path / "es", resume=True, log=None
+        )
+    assert "patience=N with N > 2" in str(e.value) and "already finished" not in str(e.value)
+    # more patience continues the count: as if the run had had patience 3 from the start
+    r2 = train_and_evaluate(
+        "hh-voltage",
+        {**cfg, "patience": 3},
+        data=toy,
+        workdir=tmp_path / "es",
+        resume=True,
+        progress=False,
+        log=None,
+    )
+    assert r2.stopped_early and r2.best_epoch == 1
+    assert [h["epoch"] for h in r2.history] == [0, 1, 2, 3, 4]
+    assert r2.history[:4] == r.history
 
 
 def test_optimizer_schedules_and_gradient_clipping():

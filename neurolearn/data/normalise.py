@@ -8,7 +8,6 @@ that evaluation and prediction apply exactly the transformation the model was tr
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +123,9 @@ class Normalisation:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"normalisation file {str(path)!r} does not exist")
-        return cls.from_dict(json.loads(path.read_text()))
+        from ..checkpoints import read_json
+
+        return cls.from_dict(read_json(path))
 
     def apply_x(self, x, dtype=np.float32):
         return self.x.apply(x, dtype) if self.x else np.asarray(x, dtype=dtype)

@@ -85,18 +85,38 @@ def is_spikefinder_path(path: str | os.PathLike) -> bool:
     return name.endswith((".csv", ".csv.gz"))
 
 
+def _is_h5_path(path: Path) -> bool:
+    return path.suffix.lower() in (".h5", ".hdf5")
+
+
+def _unreadable_h5(path: Path, error: OSError) -> ValueError:
+    return ValueError(
+        f"{str(path)!r} is not a readable HDF5 file ({error}); is it damaged, truncated or "
+        "still being written?"
+    )
+
+
 def dataset_name(path: str | os.PathLike) -> str | None:
     """The ``dataset`` attribute of an HDF5 file (``"spikefinder"`` for a Spikefinder CSV;
-    None if absent or unreadable); reads no arrays."""
+    None if the file does not exist, has no such attribute, or is not an HDF5 file by name);
+    reads no arrays.
+
+    Raises:
+        ValueError: an ``.h5``/``.hdf5`` file that HDF5 cannot open (damaged, truncated).
+    """
     path = Path(path)
     if is_spikefinder_path(path):
         return "spikefinder"
+    if not path.exists():
+        return None
     try:
         import h5py
 
         with h5py.File(path, "r") as f:
             value = f.attrs.get("dataset")
-    except OSError:
+    except OSError as e:
+        if _is_h5_path(path):
+            raise _unreadable_h5(path, e) from None
         return None
     if isinstance(value, bytes):
         value = value.decode()
@@ -107,7 +127,9 @@ def _describe(a) -> str:
     return f"shape {tuple(a.shape)}, dtype {a.dtype}"
 
 
-def _check_one(name: str, a: np.ndarray, spec: ArraySpec, where: str, source: str) -> None:
+def _check_one(
+    name: str, a: np.ndarray, spec: ArraySpec, where: str, source: str, purpose: str = "training"
+) -> None:
     if a.ndim != spec.ndim:
         raise ValueError(
             f"{source}: array {name!r}{where} should have {spec.ndim} dimensions, "
@@ -132,7 +154,7 @@ def _check_one(name: str, a: np.ndarray, spec: ArraySpec, where: str, source: st
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"{source}: array {name!r}{where} has {int(bad.sum())} NaN/infinite value(s), "
-                f"the first at index {first}; remove or fill them before training"
+                f"the first at index {first}; remove or fill them before {purpose}"
             )
     if spec.binary:
         bad = ~np.isin(a, (0, 1))
@@ -145,8 +167,17 @@ def _check_one(name: str, a: np.ndarray, spec: ArraySpec, where: str, source: st
             )
 
 
-def validate_arrays(arrays: dict[str, Any], schema: dict[str, ArraySpec], *, source: str) -> None:
-    """Check ``arrays`` against ``schema``; raise ValueError/KeyError naming the first problem."""
+def validate_arrays(
+    arrays: dict[str, Any],
+    schema: dict[str, ArraySpec],
+    *,
+    source: str,
+    purpose: str = "training",
+) -> None:
+    """Check ``arrays`` against ``schema``; raise ValueError/KeyError naming the first problem.
+
+    ``purpose`` (e.g. ``"training"``, ``"prediction"``) completes the advice of the NaN message.
+    """
     missing = [k for k, s in schema.items() if k not in arrays and not s.optional]
     if missing:
         raise KeyError(
@@ -161,9 +192,9 @@ def validate_arrays(arrays: dict[str, Any], schema: dict[str, ArraySpec], *, sou
             if not isinstance(value, (list, tuple)) or not value:
                 raise ValueError(f"{source}: {name!r} should be a non-empty list of arrays")
             for i, item in enumerate(value):
-                _check_one(name, np.asarray(item), spec, f" (item {i})", source)
+                _check_one(name, np.asarray(item), spec, f" (item {i})", source, purpose)
         else:
-            _check_one(name, np.asarray(value), spec, "", source)
+            _check_one(name, np.asarray(value), spec, "", source, purpose)
     for name, spec in schema.items():
         if name in arrays and spec.rows_as and spec.rows_as in arrays:
             n, m = len(arrays[name]), len(arrays[spec.rows_as])
@@ -196,6 +227,7 @@ def read_dataset(
     *,
     dataset: str | tuple[str, ...] | None = None,
     frame_rate: float = 100.0,
+    purpose: str = "training",
 ) -> Dataset:
     """Read a neurosim HDF5 dataset or a Spikefinder-layout recording, and check it.
 
@@ -207,11 +239,13 @@ def read_dataset(
         schema: the arrays the caller needs (others in the file are not read).
         dataset: the allowed value(s) of the file's ``dataset`` attribute.
         frame_rate: frame rate of a Spikefinder file (Hz); HDF5 files carry their own.
+        purpose: what the data is for, in messages (``"training"``, ``"prediction"``).
 
     Raises:
         FileNotFoundError: no such file.
         KeyError: a required array is missing (the message lists those present).
-        ValueError: wrong dataset kind, shape, dtype, NaN, non-0/1 labels, mismatched rows.
+        ValueError: wrong dataset kind, shape, dtype, NaN, non-0/1 labels, mismatched rows; an
+            HDF5 file that cannot be opened.
     """
     path = Path(path)
     allowed = None
@@ -230,8 +264,11 @@ def read_dataset(
 
             if not path.exists():
                 read_h5(path)  # raises the documented FileNotFoundError
-            with h5py.File(path, "r") as f:
-                present = set(f.keys())
+            try:
+                with h5py.File(path, "r") as f:
+                    present = set(f.keys())
+            except OSError as e:
+                raise _unreadable_h5(path, e) from None
             keys = tuple(k for k, s in schema.items() if not (s.optional and k not in present))
             missing = [k for k in keys if k not in present]
             if missing:
@@ -239,7 +276,12 @@ def read_dataset(
                     f"{str(path)!r}: missing array(s) {missing}; it has {sorted(present)} "
                     f"(expected {sorted(schema)})"
                 )
-        arrays, attrs = read_h5(path, keys)
+        try:
+            arrays, attrs = read_h5(path, keys)
+        except (FileNotFoundError, KeyError):
+            raise
+        except OSError as e:
+            raise _unreadable_h5(path, e) from None
     elif is_spikefinder_path(path):
         from neurosim.spikefinder import read_recording
 
@@ -257,5 +299,5 @@ def read_dataset(
     if allowed is not None:
         _check_kind(path, ds.name, allowed)
     if schema is not None:
-        validate_arrays(ds.arrays, schema, source=repr(str(path)))
+        validate_arrays(ds.arrays, schema, source=repr(str(path)), purpose=purpose)
     return ds

@@ -216,6 +216,12 @@ class HHVoltageTask(Task):
             "n_traces": int(n),
             "n_test_traces": int(len(data["X_test"])) if "X_test" in data.arrays else 0,
             "test_trace_ms": int(data["X_test"].shape[1]) if "X_test" in data.arrays else 0,
+            "test_source": (
+                f"X_test/Y_test: {len(data['X_test'])} traces × {data['X_test'].shape[1]} ms, "
+                "predicted whole"
+                if "X_test" in data.arrays
+                else None
+            ),
             "n_train_examples": len(train),
             "window": cfg.window,
         }
