@@ -10,10 +10,12 @@ from scipy import stats
 from neurosim.ring import rng
 
 
-@pytest.mark.parametrize("mu", [0.0325, 0.0275, 0.4, 3.0])
+@pytest.mark.parametrize("mu", [0.0325, 0.0275, 0.4, 3.0, 700.5, 746.0, 1000.0])
 def test_thresholds_are_the_poisson_cdf(mu):
+    # 746, 1000: exp(-mu) underflows; the thresholds must still be the CDF (not an empty list)
     t = rng.poisson_thresholds(mu)
     m = np.arange(len(t))
+    assert len(t) > mu
     np.testing.assert_allclose(t / 2.0**31, stats.poisson.cdf(m, mu), rtol=0, atol=2.0**-31)
     # every tail still listed is >= 2^-32; the next one is not
     assert stats.poisson.sf(len(t), mu) * 2.0**31 < 0.5 + 1e-6
@@ -70,3 +72,16 @@ def test_hash_is_a_bijection_on_a_sample():
     h = rng.hash32(x)
     assert np.unique(h).size == x.size
     np.testing.assert_array_equal(h, np.asarray(rng.hash32(jax.numpy.asarray(x))))
+
+
+def test_very_high_rate_still_drives_the_cells():
+    """rate 20000/ms at dt = 0.05 ms: 1000 events per cell and step (it used to give none)."""
+    from neurosim.ring import ring_params
+    from neurosim.ring.model import kick_thresholds
+
+    ind, shared = kick_thresholds(ring_params("fig1", rate_ext_per_ms=20000.0))
+    assert len(shared) == 0
+    seeds = np.asarray(rng.trial_seeds(jax.random.key(0), 1))[0]
+    c = np.asarray(rng.kick_counts(seeds, 600, 0, 20, ind))  # 12,000 cell-steps
+    assert c.mean() == pytest.approx(1000.0, abs=4 * np.sqrt(1000.0 / c.size))
+    assert c.var() == pytest.approx(1000.0, rel=0.1)

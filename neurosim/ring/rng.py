@@ -86,10 +86,17 @@ def poisson_thresholds(mean_per_step: float, bits: int = 31) -> np.ndarray:
         raise ValueError(f"Poisson mean per step must be finite and >= 0, got {mu}")
     scale = float(2**bits)
     m_max = int(mu + 20.0 * math.sqrt(mu) + 30)
-    pmf = np.empty(m_max + 1)
-    pmf[0] = math.exp(-mu)
-    for m in range(1, m_max + 1):
-        pmf[m] = pmf[m - 1] * mu / m
+    if mu <= 700.0:  # exp(-mu) is a normal float: the recursion (what datasets were made with)
+        pmf = np.empty(m_max + 1)
+        pmf[0] = math.exp(-mu)
+        for m in range(1, m_max + 1):
+            pmf[m] = pmf[m - 1] * mu / m
+    else:
+        # exp(-mu) underflows (to 0 from mu ≈ 745, which would list no threshold at all:
+        # silently no events), so compute log P(N = m) = −mu + m·log(mu) − log(m!) instead.
+        m = np.arange(m_max + 1, dtype=np.float64)
+        log_fact = np.asarray([math.lgamma(k + 1.0) for k in range(m_max + 1)])
+        pmf = np.exp(-mu + m * math.log(mu) - log_fact)
     # tails[m] = P(N > m), summed from the top so that small tails keep their relative precision.
     tails = np.concatenate([np.cumsum(pmf[::-1])[::-1][1:], [0.0]])
     out = []
