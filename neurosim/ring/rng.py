@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..rng import hash32 as _hash32
+
 _GOLDEN = 0x9E3779B9
 _CELL_OFFSET = 0x632BE5AB
 _SHARED_TAG0 = 0x5BD1E995
@@ -35,21 +37,15 @@ _SHARED_TAG1 = 0x27D4EB2F
 
 
 def hash32(x):
-    """lowbias32: bijective uint32 → uint32 hash (works on jax and numpy uint32 arrays)."""
+    """lowbias32, :func:`neurosim.rng.hash32` (bijective uint32 → uint32): one shared definition.
+
+    NumPy input gives a NumPy result, computed at once even while JAX traces a function (the
+    per-cell constants are computed at trace time); JAX input gives a JAX array.
+    """
     if isinstance(x, np.ndarray) or np.isscalar(x):
-        x = np.asarray(x, np.uint32)
-        with np.errstate(over="ignore"):
-            x = x ^ (x >> np.uint32(16))
-            x = (x * np.uint32(0x7FEB352D)).astype(np.uint32)
-            x = x ^ (x >> np.uint32(15))
-            x = (x * np.uint32(0x846CA68B)).astype(np.uint32)
-            return x ^ (x >> np.uint32(16))
-    x = jnp.asarray(x, jnp.uint32)
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
+        with jax.ensure_compile_time_eval():
+            return np.asarray(_hash32(np.asarray(x, np.uint32)))
+    return _hash32(x)
 
 
 def cell_constants(n_cells: int) -> np.ndarray:
