@@ -146,3 +146,47 @@ def test_param_overrides_and_plot(tmp_path):
     png = tmp_path / "r.png"
     assert main(["plot", str(out), "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize(
+    "param, message",
+    [
+        ("n_per_type=10.5", "value of 'n_per_type' must be an integer, got '10.5'"),
+        ("synaptic=0.5", "value of 'synaptic' must be 0, 1, true or false, got '0.5'"),
+        ("synaptic=yes", "value of 'synaptic' must be 0, 1, true or false, got 'yes'"),
+    ],
+)
+def test_param_of_the_wrong_kind_is_refused(tmp_path, capsys, param, message):
+    out = tmp_path / "r.h5"
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "ring-counts", "--trials", "1", "--param", param, "--out", str(out)])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "r.h5.partial").exists()
+
+
+def test_integer_and_boolean_params_are_parsed(tmp_path):
+    out = tmp_path / "r.h5"
+    args = ["generate", "ring-counts", "--trials", "1", "--duration-ms", "50", "--no-progress"]
+    params = ["--param", "n_per_type=1e1", "--param", "synaptic=TRUE"]
+    assert main(args + params + ["--out", str(out)]) == 0
+    arrays, attrs = read_h5(out)
+    assert attrs["param.n_per_type"] == 10 and attrs["param.synaptic"] == True  # noqa: E712
+    assert arrays["counts"].shape == (1, 5, 20)
+
+
+def test_progress_is_recorded_once_both_arrays_are_written(tmp_path, monkeypatch):
+    """An interruption must never leave counts recorded as done without their external input."""
+    from neurosim.io import ChunkedH5Writer
+
+    seen = []
+    real = ChunkedH5Writer.save_state
+
+    def spy(self):
+        if "counts" in self.f:
+            seen.append((self.rows_done("counts"), self.rows_done("external")))
+        return real(self)
+
+    monkeypatch.setattr(ChunkedH5Writer, "save_state", spy)
+    assert main(ARGS + ["--out", str(tmp_path / "r.h5")]) == 0
+    assert seen and all(c == e for c, e in seen), seen
+    assert seen[-1] == (3, 3)

@@ -320,6 +320,11 @@ def test_parameter_sweep_equals_separate_runs():
         (lambda: ring_params(dt_ms=2.0), "dt_ms = 2.0 is larger than the refractory period"),
         (lambda: ring_params(s_EI=-0.01), "s_EI must be >= 0"),
         (lambda: ring_params(rho=1.5), r"rho .* \[0, 1\]"),
+        (
+            lambda: ring_params(rate_ext_per_ms=30000.0),
+            r"rate_ext_per_ms = 30000.0 at dt_ms = 0.05 means 1500 external events .* "
+            r"smaller dt_ms \(<= 0.0333 ms\)",
+        ),
         (lambda: ring_params(tau=3), r"unknown ring parameter\(s\) \['tau'\]"),
         (lambda: ring_params("fig1", ss=0.01), "ss .* only applies to preset 'fig3'"),
         (

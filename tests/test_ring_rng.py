@@ -10,10 +10,12 @@ from scipy import stats
 from neurosim.ring import rng
 
 
-@pytest.mark.parametrize("mu", [0.0325, 0.0275, 0.4, 3.0])
+@pytest.mark.parametrize("mu", [0.0325, 0.0275, 0.4, 3.0, 700.5, 746.0, 1000.0])
 def test_thresholds_are_the_poisson_cdf(mu):
+    # 746, 1000: exp(-mu) underflows; the thresholds must still be the CDF (not an empty list)
     t = rng.poisson_thresholds(mu)
     m = np.arange(len(t))
+    assert len(t) > mu
     np.testing.assert_allclose(t / 2.0**31, stats.poisson.cdf(m, mu), rtol=0, atol=2.0**-31)
     # every tail still listed is >= 2^-32; the next one is not
     assert stats.poisson.sf(len(t), mu) * 2.0**31 < 0.5 + 1e-6
@@ -70,3 +72,48 @@ def test_hash_is_a_bijection_on_a_sample():
     h = rng.hash32(x)
     assert np.unique(h).size == x.size
     np.testing.assert_array_equal(h, np.asarray(rng.hash32(jax.numpy.asarray(x))))
+
+
+def test_very_high_rate_still_drives_the_cells():
+    """rate 20000/ms at dt = 0.05 ms: 1000 events per cell and step (it used to give none)."""
+    from neurosim.ring import ring_params
+    from neurosim.ring.model import kick_thresholds
+
+    ind, shared = kick_thresholds(ring_params("fig1", rate_ext_per_ms=20000.0))
+    assert len(shared) == 0
+    seeds = np.asarray(rng.trial_seeds(jax.random.key(0), 1))[0]
+    c = np.asarray(rng.kick_counts(seeds, 600, 0, 20, ind))  # 12,000 cell-steps
+    assert c.mean() == pytest.approx(1000.0, abs=4 * np.sqrt(1000.0 / c.size))
+    assert c.var() == pytest.approx(1000.0, rel=0.1)
+
+
+def test_hash_matches_a_transcription_and_pinned_values():
+    """The ring's hash is neurosim.rng.hash32; datasets stay reproducible only if it never changes.
+
+    Reference: lowbias32 transcribed with Python integers; pinned values of the hash, the cell
+    constants, the step keys and a trial's kick counts (as made by the first release).
+    """
+    import neurosim.rng
+
+    def lowbias32(x):
+        x ^= x >> 16
+        x = (x * 0x7FEB352D) & 0xFFFFFFFF
+        x ^= x >> 15
+        x = (x * 0x846CA68B) & 0xFFFFFFFF
+        return x ^ (x >> 16)
+
+    x = np.array([0, 1, 2, 0x12345678, 0xFFFFFFFF], np.uint32)
+    pinned = [0x0, 0x688990C0, 0xD1132181, 0xF5E71C96, 0x6768824A]
+    assert [lowbias32(int(v)) for v in x] == pinned
+    h = rng.hash32(x)
+    assert isinstance(h, np.ndarray) and h.dtype == np.uint32 and h.tolist() == pinned
+    assert np.asarray(rng.hash32(jax.numpy.asarray(x))).tolist() == pinned
+    assert np.asarray(neurosim.rng.hash32(x)).tolist() == pinned
+    assert rng.cell_constants(4).tolist() == [0x85517A3B, 0x044CEA48, 0x47823E59, 0xA886256C]
+    s = np.array([0xDEADBEEF, 0x01234567, 5, 6], np.uint32)
+    k = rng.step_key(s[0], s[1], jax.numpy.arange(3))
+    assert np.asarray(k).tolist() == [0xB09E6AC9, 0xD47808B0, 0xF2F73A23]
+    thr = rng.poisson_thresholds(0.65 * 0.05)
+    assert thr.tolist() == [2078812382, 2146373784, 2147471657, 2147483551, 2147483647]
+    c = np.asarray(rng.kick_counts(s, 600, 0, 2000, thr))
+    assert c.sum() == 38878 and int((c * np.arange(600)).sum() % 1000003) == 704195

@@ -15,6 +15,7 @@ trial seeds' derivation, versions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -128,8 +129,8 @@ def generate_ring_counts(
                 external=True,
                 batch_size=batch_size,
             )
-            w.write("counts", done, r.counts.astype(np.int16))
-            w.write("external", done, r.external)
+            # one call: progress is recorded only once both arrays hold these trials
+            w.write_rows(done, {"counts": r.counts.astype(np.int16), "external": r.external})
             done += b
             bar.update(b)
         bar.close()
@@ -139,16 +140,35 @@ def generate_ring_counts(
 # ------------------------------------------------------------------------------------ CLI
 
 
-def _parse_param(text: str) -> tuple[str, float]:
+# RingParams fields that are integers or booleans (the others are numbers).
+_INT_FIELDS = tuple(f.name for f in dataclasses.fields(RingParams) if f.type == "int")
+_BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(RingParams) if f.type == "bool")
+
+
+def _parse_param(text: str) -> tuple[str, float | int | bool]:
+    """``NAME=VALUE``: a number; an integer for integer fields; 0/1/true/false for booleans."""
     name, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. s_EE=0.02), got {text!r}")
+    name, value = name.strip(), value.strip()
+    if name in _BOOL_FIELDS:
+        flag = {"1": True, "true": True, "0": False, "false": False}.get(value.lower())
+        if flag is None:
+            raise argparse.ArgumentTypeError(
+                f"value of {name!r} must be 0, 1, true or false, got {value!r}"
+            )
+        return name, flag
     try:
-        return name.strip(), float(value)
+        number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"value of {name!r} must be a number, got {value!r}"
         ) from None
+    if name in _INT_FIELDS:
+        if not number.is_integer():
+            raise argparse.ArgumentTypeError(f"value of {name!r} must be an integer, got {value!r}")
+        return name, int(number)
+    return name, number
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -183,7 +203,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="override any ring parameter, e.g. --param rho=0.2 --param dt_ms=0.1 "
-        "(names: see docs/ring.md); repeatable",
+        "(names: see docs/ring.md; n_per_type an integer, synaptic 0/1/true/false); repeatable",
     )
     p.add_argument(
         "--batch-size",
@@ -195,13 +215,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def generate(args: argparse.Namespace) -> Path:
-    overrides = dict(args.param)
-    for k in ("n_per_type",):
-        if k in overrides:
-            overrides[k] = int(overrides[k])
-    if "synaptic" in overrides:
-        overrides["synaptic"] = bool(overrides["synaptic"])
-    params = ring_params(args.preset, ss=args.ss, **overrides)
+    params = ring_params(args.preset, ss=args.ss, **dict(args.param))
     return generate_ring_counts(
         args.out,
         params,

@@ -35,6 +35,10 @@ NUMERIC_FIELDS = (
     "i0_max",
 )
 STATIC_FIELDS = ("n_per_type", "neighbor_scale", "dt_ms", "tau_ref_ms", "synaptic")
+#: Largest mean number of external events per cell and step (rate_ext_per_ms · dt_ms). Every step
+#: compares each cell's random bits with about 1.2× this many Poisson thresholds (unrolled), so
+#: compile and run time grow with it (1000: ~13 s to compile on 2 cores).
+MAX_EVENTS_PER_STEP = 1000.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class RingParams:
             300, so 600 cells). E cell k and I cell k sit at ring position k.
         neighbor_scale: ``N_conn = floor(n / neighbor_scale)``; a cell receives from cells at ring
             distance ``d <= N_conn / 2`` (10 → 30 E→E, 31 I→E, 31 E→I, 30 I→I inputs per cell).
-        rate_ext_per_ms: λ, rate of each cell's Poisson external drive (events per ms).
+        rate_ext_per_ms: λ, rate of each cell's Poisson external drive (events per ms); λ·dt_ms
+            is at most :data:`MAX_EVENTS_PER_STEP` (1000).
         f_E, f_I: voltage kick of one external event to an E / I cell.
         s_EE: E→E coupling (kick per presynaptic spike, > 0 excites).
         s_EI: I→E coupling (magnitude; the kick is −s_EI).
@@ -198,6 +203,15 @@ class RingParams:
             raise ValueError(
                 f"rate_ext_per_ms (external Poisson rate, events per ms) must be >= 0, "
                 f"got {self.rate_ext_per_ms!r}"
+            )
+        per_step = float(np.max(arr("rate_ext_per_ms"))) * float(self.dt_ms)
+        if per_step > MAX_EVENTS_PER_STEP:
+            raise ValueError(
+                f"rate_ext_per_ms = {self.rate_ext_per_ms!r} at dt_ms = {self.dt_ms} means "
+                f"{per_step:g} external events per cell and step on average; at most "
+                f"{MAX_EVENTS_PER_STEP:g} are supported: use a smaller dt_ms "
+                f"(<= {MAX_EVENTS_PER_STEP / float(np.max(arr('rate_ext_per_ms'))):.3g} ms) "
+                "or a lower rate"
             )
         for name in ("s_EE", "s_EI", "s_IE", "s_II"):
             if np.any(arr(name) < 0):

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..rng import hash32 as _hash32
+
 _GOLDEN = 0x9E3779B9
 _CELL_OFFSET = 0x632BE5AB
 _SHARED_TAG0 = 0x5BD1E995
@@ -35,21 +37,15 @@ _SHARED_TAG1 = 0x27D4EB2F
 
 
 def hash32(x):
-    """lowbias32: bijective uint32 → uint32 hash (works on jax and numpy uint32 arrays)."""
+    """lowbias32, :func:`neurosim.rng.hash32` (bijective uint32 → uint32): one shared definition.
+
+    NumPy input gives a NumPy result, computed at once even while JAX traces a function (the
+    per-cell constants are computed at trace time); JAX input gives a JAX array.
+    """
     if isinstance(x, np.ndarray) or np.isscalar(x):
-        x = np.asarray(x, np.uint32)
-        with np.errstate(over="ignore"):
-            x = x ^ (x >> np.uint32(16))
-            x = (x * np.uint32(0x7FEB352D)).astype(np.uint32)
-            x = x ^ (x >> np.uint32(15))
-            x = (x * np.uint32(0x846CA68B)).astype(np.uint32)
-            return x ^ (x >> np.uint32(16))
-    x = jnp.asarray(x, jnp.uint32)
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
+        with jax.ensure_compile_time_eval():
+            return np.asarray(_hash32(np.asarray(x, np.uint32)))
+    return _hash32(x)
 
 
 def cell_constants(n_cells: int) -> np.ndarray:
@@ -86,10 +82,17 @@ def poisson_thresholds(mean_per_step: float, bits: int = 31) -> np.ndarray:
         raise ValueError(f"Poisson mean per step must be finite and >= 0, got {mu}")
     scale = float(2**bits)
     m_max = int(mu + 20.0 * math.sqrt(mu) + 30)
-    pmf = np.empty(m_max + 1)
-    pmf[0] = math.exp(-mu)
-    for m in range(1, m_max + 1):
-        pmf[m] = pmf[m - 1] * mu / m
+    if mu <= 700.0:  # exp(-mu) is a normal float: the recursion (what datasets were made with)
+        pmf = np.empty(m_max + 1)
+        pmf[0] = math.exp(-mu)
+        for m in range(1, m_max + 1):
+            pmf[m] = pmf[m - 1] * mu / m
+    else:
+        # exp(-mu) underflows (to 0 from mu ≈ 745, which would list no threshold at all:
+        # silently no events), so compute log P(N = m) = −mu + m·log(mu) − log(m!) instead.
+        m = np.arange(m_max + 1, dtype=np.float64)
+        log_fact = np.asarray([math.lgamma(k + 1.0) for k in range(m_max + 1)])
+        pmf = np.exp(-mu + m * math.log(mu) - log_fact)
     # tails[m] = P(N > m), summed from the top so that small tails keep their relative precision.
     tails = np.concatenate([np.cumsum(pmf[::-1])[::-1][1:], [0.0]])
     out = []

@@ -192,18 +192,49 @@ def _run_jit(dyn, seeds, v0, *, st, rec, lanes, sweep):
     return jax.vmap(one_set)(dyn) if sweep else one_set(dyn)
 
 
-def _place(a: np.ndarray):
-    """Put a per-trial array on the devices: split along trials when several CPU devices can
-    each take at least ``_LANES_MIN`` trials (see :func:`neurosim.use_cpu_cores`)."""
-    devices = jax.devices()
-    k = len(devices)
-    if k > 1 and a.shape[0] % k == 0 and a.shape[0] // k >= _LANES_MIN:
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+def _n_shards(n_trials: int, shard: bool) -> int:
+    """How many local devices a batch of ``n_trials`` is split across (1: not split).
 
-        mesh = Mesh(np.asarray(devices), ("trials",))
-        spec = PartitionSpec("trials", *([None] * (a.ndim - 1)))
-        return jax.device_put(a, NamedSharding(mesh, spec))
-    return jnp.asarray(a)
+    Split only when every device then gets at least ``_LANES_MIN`` trials (after padding to a
+    multiple of the device count), so that each runs them in its vector lanes.
+    """
+    k = jax.local_device_count()
+    if not shard or k < 2 or -(-n_trials // k) < _LANES_MIN:
+        return 1
+    return k
+
+
+def _place_batch(dyn, seeds: np.ndarray, v0: np.ndarray | None, k: int):
+    """Put one batch on the devices: trials split across ``k`` local devices when ``k > 1``.
+
+    Args:
+        dyn: the numeric parameters (replicated on every device).
+        seeds: (B, 4) uint32 trial seeds.
+        v0: None or (B, 2, n) initial voltages.
+        k: number of devices (from :func:`_n_shards`).
+
+    Returns:
+        ``(dyn, seeds, v0, pad)``: the placed arrays, padded with copies of the last trial to a
+        multiple of ``k`` (``pad`` rows to drop from the outputs).
+    """
+    if k == 1:
+        return dyn, jnp.asarray(seeds), None if v0 is None else jnp.asarray(v0), 0
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    pad = (-seeds.shape[0]) % k
+
+    def padded(a):
+        return np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) if pad else a
+
+    mesh = Mesh(np.asarray(jax.local_devices()), ("trials",))
+    split = NamedSharding(mesh, PartitionSpec("trials"))
+    same = NamedSharding(mesh, PartitionSpec())
+    return (
+        jax.device_put(dyn, same),
+        jax.device_put(padded(seeds), split),
+        None if v0 is None else jax.device_put(padded(v0), split),
+        pad,
+    )
 
 
 def _check_record_every(
@@ -238,6 +269,7 @@ def simulate_ring(
     batch_size: int = DEFAULT_BATCH,
     dtype: str = "float32",
     unroll: int = 1,
+    shard: bool = True,
 ) -> RingResult | list[RingResult]:
     """Simulate the E/I ring for ``n_trials`` trials.
 
@@ -270,6 +302,10 @@ def simulate_ring(
         batch_size: trials per compiled batch.
         dtype: ``"float32"`` (default) or ``"float64"`` (needs ``jax.enable_x64``).
         unroll: time steps per loop iteration.
+        shard: split a batch across the local devices when there are several and each gets at
+            least 8 trials (padded to a multiple of the device count); the results are the same
+            as on one device. On CPU, several devices need :func:`neurosim.use_cpu_cores`
+            before JAX starts (the ``neurosim`` CLI calls it).
 
     Returns:
         :class:`RingResult` (a list of them for a sweep).
@@ -337,22 +373,22 @@ def simulate_ring(
         if np.any(v0 >= np.max(np.asarray(p.v_threshold))):
             raise ValueError("v0 must lie below v_threshold")
 
+    taxis = 1 if sweep else 0
     chunks = []
     for start in range(0, n_trials, batch_size):
         b = min(batch_size, n_trials - start)
-        s = seeds[start : start + b]
-        v = None if v0 is None else v0[start : start + b].reshape(b, 2, n).astype(dtype)
-        out = _run_jit(
+        k = _n_shards(b, shard)
+        d, s, v, pad = _place_batch(
             dyn,
-            jnp.asarray(s),
-            None if v is None else jnp.asarray(v),
-            st=st,
-            rec=rec,
-            lanes=b >= _LANES_MIN,
-            sweep=sweep,
+            seeds[start : start + b],
+            None if v0 is None else v0[start : start + b].reshape(b, 2, n).astype(dtype),
+            k,
         )
-        chunks.append(jax.tree.map(np.asarray, out))
-    taxis = 1 if sweep else 0
+        out = _run_jit(d, s, v, st=st, rec=rec, lanes=b >= _LANES_MIN, sweep=sweep)
+        out = {name: np.asarray(a) for name, a in out.items()}
+        if pad:  # drop the padding trials
+            out = {name: a[:, :b] if sweep else a[:b] for name, a in out.items()}
+        chunks.append(out)
     out = {k: np.concatenate([c[k] for c in chunks], axis=taxis) for k in chunks[0]}
 
     def result(o, pset):
