@@ -490,18 +490,9 @@ def plot_calcium(path, out_png, n: int = 5, seconds: float = 30.0):
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, positive_float, positive_int
+    from ..cli import add_common_output_args, nonneg_float, positive_float, positive_int
 
     d = CalciumDatasetConfig()
-
-    def nonneg_float(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-        if not (math.isfinite(v) and v >= 0):
-            raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-        return v
 
     p.add_argument(
         "--cells", type=positive_int, default=d.cells, help=f"number of cells (default {d.cells})"

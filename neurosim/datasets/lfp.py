@@ -347,18 +347,9 @@ def plot_lfp(path, out_png, seconds: float = 2.0):
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, positive_float, positive_int
+    from ..cli import add_common_output_args, nonneg_float, positive_float, positive_int
 
     d = LFPDatasetConfig()
-
-    def nonneg_float(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-        if not (math.isfinite(v) and v >= 0):
-            raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-        return v
 
     p.add_argument(
         "--duration-s",
@@ -382,7 +373,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--electrode",
         type=nonneg_float,
         default=d.electrode_position,
-        help=f"electrode position on the ring, 0-300 (default {d.electrode_position:g})",
+        help=f"electrode position on the ring, in cells, in [0, 300) (default {d.electrode_position:g})",
     )
     p.add_argument(
         "--space-constant",
