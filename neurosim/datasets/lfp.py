@@ -8,7 +8,8 @@ cells nearest the electrode.
 
 Long recordings are made of independent segments of at most ``segment_s`` seconds (each a new
 ring trial with fresh input and initial state, after its own warm-up), so that memory stays flat;
-``segment`` in the HDF5 file says which segment each sample belongs to. The same seed gives the
+``segment`` in the HDF5 file says which segment each sample belongs to. The proxy is z-scored per
+segment (docs/lfp.md says what that means for joined recordings). The same seed gives the
 same recording, and an interrupted run resumes at the next segment.
 
 Formats: ``FILE.csv`` with columns ``time`` (s), ``lfp``, ``spike`` (the layout the public
@@ -183,7 +184,7 @@ def _attrs(cfg: LFPDatasetConfig) -> dict:
         "lfp_params": asdict(cfg.lfp_config()),
         "units": {
             "time_s": "s (start of each sample)",
-            "lfp": "z-scored proxy + noise (a.u.)",
+            "lfp": "proxy z-scored per segment + noise (a.u.)",
             "spike": "1 if a recorded cell fired in the sample",
             "spike_times_s": "s",
         },
@@ -446,7 +447,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--segment-s",
         type=positive_float,
         default=d.segment_s,
-        help=f"longest stretch simulated as one ring trial (default {d.segment_s:g})",
+        help="longest stretch simulated as one ring trial; the LFP is z-scored per segment "
+        f"(default {d.segment_s:g})",
     )
     add_common_output_args(p, out_help="FILE.csv (columns time, lfp, spike) or FILE.h5")
 
