@@ -14,7 +14,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -60,6 +60,36 @@ def atomic_path(out: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class Generated(NamedTuple):
+    """What a generator wrote: the output ``path`` and a ``summary`` dict of what it measured
+    (e.g. achieved noise levels, firing rates) for the caller to report."""
+
+    path: Path
+    summary: dict[str, Any]
+
+
+def finished_file_matches(path: str | os.PathLike, attrs: dict[str, Any]) -> bool:
+    """Whether ``path`` is a finished dataset file written with exactly these attributes.
+
+    Only the keys of ``attrs`` are compared (provenance and summaries added by
+    :meth:`ChunkedH5Writer.finish` are ignored), after the same JSON encoding
+    :func:`neurosim.provenance.write_attrs` applies. A file that cannot be read does not match.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            if "_partial_key" in f.attrs:  # not finished
+                return False
+            got = read_attrs(f)
+    except OSError:
+        return False
+    if any(k not in got for k in attrs):
+        return False
+    return to_json({k: got[k] for k in attrs}) == to_json(attrs)
 
 
 class ChunkedH5Writer:

@@ -213,7 +213,7 @@ def write_recording(
 
 
 # --------------------------------------------------------------------------------------------
-# Resampling and normalisation (added with the calcium forward model; the API above is unchanged)
+# Resampling and normalisation
 # --------------------------------------------------------------------------------------------
 
 RESAMPLE_METHODS = ("auto", "mean", "linear", "fourier")

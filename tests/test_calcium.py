@@ -106,6 +106,37 @@ def test_transients_match_closed_form_at_arbitrary_spike_times():
     np.testing.assert_allclose(ca0[0], _brute_force(times[0], f, n, 0.0, 0.7), rtol=1e-4, atol=1e-5)
 
 
+def test_host_summed_influx_equals_the_former_xla_scatter(key):
+    """The per-frame influx is summed on the host (deterministic on any device); it equals the
+    XLA scatter-add it replaced (``.at[flat].add``, nondeterministic on GPU) to float32
+    rounding, for bursts with many spikes per frame and per-spike weights."""
+    import jax.numpy as jnp
+
+    from neurosim.observe.calcium import _scan_two_ar1, _spike_inputs
+
+    rates, _ = random_rates(6, 20.0, key=key, mean_rate_hz=20.0)
+    st = bursty_spike_times(rates, 20.0, key=key, mean_burst_size=6.0, intra_burst_isi_s=0.003)
+    w = np.exp(0.3 * np.random.default_rng(0).standard_normal(st.times_s.shape))
+    n, f = 400, 20.0  # 50 ms frames: bursts pile up in a frame
+    tau_r, tau_d = np.full(6, 0.05), np.linspace(0.4, 1.5, 6)
+    new = calcium_transients(st.times_s, n, f, tau_r, tau_d, spike_weights=w)
+    flat, wd, wr, gd, gr = _spike_inputs(st.times_s, n, f, tau_r, tau_d, w)
+    assert np.bincount(flat).max() >= 5  # several spikes share a frame
+    size = n * 6
+    old_d = jnp.zeros(size, jnp.float32).at[flat].add(wd.astype(np.float32)).reshape(n, 6)
+    old_r = jnp.zeros(size, jnp.float32).at[flat].add(wr.astype(np.float32)).reshape(n, 6)
+    old = np.asarray(_scan_two_ar1(old_d, old_r, gd, gr).T)
+    np.testing.assert_allclose(new, old, rtol=1e-5, atol=1e-6)
+    # and both are the closed form
+    for i in range(6):
+        ref = np.zeros(n)
+        t_n = (np.arange(n) + 1) / f
+        for ts, wi in zip(st.times_s[i], w[i], strict=True):
+            if np.isfinite(ts) and ts < n / f:
+                ref += wi * double_exponential(t_n - ts, tau_r[i], tau_d[i])
+        np.testing.assert_allclose(new[i], ref, rtol=1e-4, atol=1e-4)
+
+
 def test_indicator_maps():
     c = np.linspace(0, 30, 301)
     for ind in PRESETS.values():

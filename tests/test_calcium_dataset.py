@@ -221,3 +221,100 @@ def test_ring_source_takes_cells_of_ring_trials():
         got = st.times_s[row][np.isfinite(st.times_s[row])]
         np.testing.assert_allclose(got, expected, atol=1e-9)
         assert len(got) > 3
+
+
+def _count_simulations(monkeypatch):
+    real = calcium_ds.simulate_calcium
+    calls = {"n": 0}
+
+    def counted(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(calcium_ds, "simulate_calcium", counted)
+    return calls
+
+
+def _interrupt_spikes_file(monkeypatch):
+    """Make writing ``1.train.spikes.csv`` raise KeyboardInterrupt (calcium.csv gets written)."""
+    import neurosim.spikefinder as sf
+
+    real = sf.write_table
+
+    def flaky(path, *a, **k):
+        if str(path).endswith("spikes.csv"):
+            raise KeyboardInterrupt
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(sf, "write_table", flaky)
+
+
+def _same_folder(a, b):
+    for name in ("1.train.calcium.csv", "1.train.spikes.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    pa = json.loads((a / "1.train.params.json").read_text())
+    pb = json.loads((b / "1.train.params.json").read_text())
+    assert pa["noise_level_achieved"] == pb["noise_level_achieved"]
+    assert not (a / calcium_ds.WORK_FILE).exists()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_spikefinder_interrupted_between_files_is_finished_without_resimulating(
+    tmp_path, monkeypatch, both_formats, overwrite
+):
+    out = tmp_path / "sf"
+    args = ["generate", "calcium", *SMALL, "--format", "spikefinder", "--out", str(out)]
+    with monkeypatch.context() as m:
+        _interrupt_spikes_file(m)
+        assert main(args) == 130
+    # calcium.csv is there, params.json (the completion marker) is not
+    assert (out / "1.train.calcium.csv").exists()
+    assert not (out / "1.train.params.json").exists()
+    assert (out / calcium_ds.WORK_FILE).exists()
+    calls = _count_simulations(monkeypatch)
+    assert main(args + (["--overwrite"] if overwrite else [])) == 0
+    assert calls["n"] == 0  # the finished work file was reused
+    _same_folder(out, both_formats / "sf")
+
+
+def test_spikefinder_overwrite_interrupted_leaves_no_complete_looking_folder(
+    tmp_path, monkeypatch, both_formats
+):
+    out = tmp_path / "sf"
+    base = ["generate", "calcium", *SMALL, "--format", "spikefinder", "--out", str(out)]
+    assert main(base) == 0
+    other = [*base, "--seed", "4", "--overwrite"]  # argparse: the last --seed wins
+    with monkeypatch.context() as m:
+        _interrupt_spikes_file(m)
+        assert main(other) == 130
+    # new calcium.csv beside the old spikes.csv: the folder must not claim to be complete
+    assert not (out / "1.train.params.json").exists()
+    assert main(other[:-1]) == 0  # the same command finishes it (no --overwrite needed)
+    params = json.loads((out / "1.train.params.json").read_text())
+    assert params["seed"] == 4
+    # and it is what a clean run with seed 4 writes
+    clean = tmp_path / "clean"
+    assert main([*base[:-1], str(clean), "--seed", "4"]) == 0
+    _same_folder(out, clean)
+
+
+def test_spikefinder_refuses_to_replace_foreign_files(tmp_path, capsys):
+    out = tmp_path / "real"
+    out.mkdir()
+    (out / "1.train.calcium.csv").write_text("0\n1.0\n")
+    args = ["generate", "calcium", *SMALL, "--format", "spikefinder", "--out", str(out)]
+    assert main(args) == 2
+    assert "not a neurosim dataset" in capsys.readouterr().err
+    assert (out / "1.train.calcium.csv").read_text() == "0\n1.0\n"
+    assert sorted(p.name for p in out.iterdir()) == ["1.train.calcium.csv"]
+
+
+def test_generate_returns_the_summary_and_prints_nothing(tmp_path, capsys):
+    cfg = CalciumDatasetConfig(cells=2, duration_s=5.0, noise_level=3.0, chunk=2)
+    path, summary = generate_calcium(tmp_path / "s.h5", cfg, progress=False)
+    assert capsys.readouterr().out == ""
+    arrays, attrs = load_calcium(path)
+    assert summary["spikes_total"] == int(arrays["spikes"].sum())
+    assert summary["noise_level_median"] == pytest.approx(np.median(arrays["noise_level"]))
+    assert attrs["mean_rate_hz"] == summary["mean_rate_hz"]
+    assert "noise level ν: requested 3" in calcium_ds.summary_lines(cfg, summary)[0]

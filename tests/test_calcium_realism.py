@@ -71,3 +71,39 @@ def test_ogb1_twin_of_set4_matches_the_real_statistics(spikefinder_dir):
     assert np.median(t.decay_s) == pytest.approx(np.median(r.decay_s), rel=0.35)
     assert np.median(t.kernel_peak) == pytest.approx(np.median(r.kernel_peak), rel=0.5)
     np.testing.assert_allclose(np.median(t.acf, 0), np.median(r.acf, 0), atol=0.1)
+
+
+def _bursty_counts(n_frames, seed):
+    rng = np.random.default_rng(seed)
+    s = np.zeros(n_frames)
+    onsets = rng.choice(n_frames - 10, size=n_frames // 150, replace=False)
+    for t in onsets:
+        s[t : t + 3] += rng.integers(1, 4, size=3)
+    return s
+
+
+def test_twin_noise_fit_widens_its_bracket_beyond_50():
+    """A cell whose native ν is 500 (a strong indicator) is fitted at ~500, not at the old
+    bracket's edge of 50."""
+    from neurosim.observe import CalciumConfig, get_indicator
+    from neurosim.observe.realism import _twin_cell
+
+    ind = get_indicator("ogb1").replace(amplitude=40.0)
+    s = _bursty_counts(3000, 0)
+    x = _twin_cell(s, ind, 50.0, 500.0, CalciumConfig(), jax.random.key(7))
+    real = Recording([x], [s], 100.0, "constructed")
+    twin, nu = synthetic_twin(real, ind, 50.0, key=jax.random.key(1), fit_iterations=2)
+    assert 250 < nu[0] < 1000
+    np.testing.assert_allclose(summarize(twin).nu, summarize(real).nu, rtol=0.05)
+
+
+def test_twin_noise_fit_marks_a_cell_it_cannot_match():
+    """White noise at 100 Hz is noisier (after normalisation) than any twin Fourier-resampled
+    from 20 Hz can be: the cell is reported and its ν is NaN, not silently the bracket edge."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(3000)
+    s = _bursty_counts(3000, 1)
+    real = Recording([x], [s], 100.0, "constructed")
+    with pytest.warns(RuntimeWarning, match="cell 0: no native ν"):
+        twin, nu = synthetic_twin(real, "ogb1", 20.0, key=jax.random.key(1), fit_iterations=0)
+    assert np.isnan(nu[0]) and len(twin.calcium[0]) == 3000

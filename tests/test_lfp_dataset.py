@@ -124,3 +124,53 @@ def test_bad_lfp_arguments(tmp_path, capsys, files):
     bad.write_text("t,lfp,spike\n0,1,0\n")
     with pytest.raises(ValueError, match="expected time, lfp, spike"):
         load_lfp_csv(bad)
+
+
+def test_csv_interrupted_after_the_simulation_reuses_the_work_file(tmp_path, monkeypatch, files):
+    cfg = LFPDatasetConfig(duration_s=2.0, seed=4, segment_s=1.0)
+    out = tmp_path / "l.csv"
+    with monkeypatch.context() as m:
+
+        def interrupted(*a, **k):
+            raise KeyboardInterrupt
+
+        m.setattr(lfp_ds, "write_lfp_csv", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            generate_lfp(out, cfg, progress=False)
+    assert not out.exists() and (tmp_path / ".l.csv.h5").exists()
+    real = lfp_ds._segment
+    calls = {"n": 0}
+
+    def counted(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(lfp_ds, "_segment", counted)
+    path, summary = generate_lfp(out, cfg, progress=False)
+    assert calls["n"] == 0  # same parameters: the finished simulation is reused
+    assert out.read_bytes() == (files / "l.csv").read_bytes()
+    assert not (tmp_path / ".l.csv.h5").exists()
+    _, attrs = read_h5(files / "l.h5")
+    assert summary["label_rate"] == attrs["label_rate"]
+    # a work file of other parameters is not reused
+    with monkeypatch.context() as m:
+        m.setattr(lfp_ds, "write_lfp_csv", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            generate_lfp(tmp_path / "m.csv", cfg, progress=False)
+    calls["n"] = 0
+    generate_lfp(
+        tmp_path / "m.csv", LFPDatasetConfig(duration_s=2.0, seed=5, segment_s=1.0), progress=False
+    )
+    assert calls["n"] == 2
+
+
+def test_csv_time_keeps_its_digits_in_long_recordings(tmp_path):
+    t = 10_000.0 + np.arange(5) / 1000.0  # 10,000 s into a 1 kHz recording
+    path = lfp_ds.write_lfp_csv(tmp_path / "t.csv", t, np.zeros(5), np.zeros(5, np.uint8))
+    back, _, _ = load_lfp_csv(path)
+    assert len(np.unique(back)) == 5
+    np.testing.assert_allclose(back, t, rtol=0, atol=1e-9)
+    t = 1e6 + np.arange(3) / 3000.0  # 11.6 days at 3 kHz
+    back, _, _ = load_lfp_csv(lfp_ds.write_lfp_csv(tmp_path / "u.csv", t, np.zeros(3), np.zeros(3)))
+    np.testing.assert_allclose(back, t, rtol=0, atol=1e-8)
+    assert (tmp_path / "t.csv").read_text().splitlines()[1].startswith("10000,")

@@ -14,7 +14,9 @@ Formats:
   ``tau_decay_s``, ``t_s`` the time of each frame, and every parameter as attributes.
 - ``spikefinder``: a folder with ``1.train.calcium.csv`` and ``1.train.spikes.csv`` (the layout
   of the Spikefinder challenge: read them with :func:`neurosim.spikefinder.read_recording`) and
-  ``1.train.params.json`` (parameters, achieved ν per cell, versions).
+  ``1.train.params.json`` (parameters, achieved ν per cell, versions). ``params.json`` is written
+  last and marks the folder complete; until then the simulation is kept in the folder's
+  ``.neurosim-calcium.h5``, and an interrupted run is finished by the same command.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ import h5py
 import jax
 import numpy as np
 
-from ..io import ChunkedH5Writer, check_output_path, read_h5
+from ..io import (
+    PARTIAL_SUFFIX,
+    ChunkedH5Writer,
+    Generated,
+    atomic_path,
+    check_output_path,
+    finished_file_matches,
+    read_h5,
+)
 from ..observe.calcium import CalciumConfig, n_frames_for, neuropil_trace, simulate_calcium
 from ..observe.indicators import PRESETS, get_indicator
 from ..observe.sources import (
@@ -301,7 +311,7 @@ def generate_calcium(
     fmt: str = "hdf5",
     overwrite: bool = False,
     progress: bool = True,
-) -> Path:
+) -> Generated:
     """Write a synthetic calcium dataset (see the module docstring for the formats).
 
     Args:
@@ -312,7 +322,10 @@ def generate_calcium(
         progress: show a progress bar.
 
     Returns:
-        The path written.
+        ``(path, summary)``: the path written, and the achieved noise levels and firing rate
+        (``noise_level_median``, ``noise_level_min``, ``noise_level_max``,
+        ``cells_noise_unreachable``, ``spikes_total``, ``mean_rate_hz``; also stored in the
+        file's attributes or ``1.train.params.json``). :func:`summary_lines` words them.
 
     Raises:
         ValueError: bad parameters or output path; FileExistsError: output exists.
@@ -322,45 +335,98 @@ def generate_calcium(
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt == "hdf5":
         path = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
-        return _generate_h5(path, cfg, progress=progress)
-    folder = Path(out)
+        return Generated(*_generate_h5(path, cfg, progress=progress))
+    return _generate_spikefinder(Path(out), cfg, overwrite=overwrite, progress=progress)
+
+
+#: The simulation behind a Spikefinder folder, kept in the folder until the CSV files and
+#: ``1.train.params.json`` are written.
+WORK_FILE = ".neurosim-calcium.h5"
+STATS = (
+    "noise_level_median",
+    "noise_level_min",
+    "noise_level_max",
+    "cells_noise_unreachable",
+    "spikes_total",
+    "mean_rate_hz",
+)
+
+
+def _generate_spikefinder(
+    folder: Path, cfg: CalciumDatasetConfig, *, overwrite: bool, progress: bool
+) -> Generated:
+    """The Spikefinder layout, written so that a folder is either complete or visibly unfinished.
+
+    The cells are simulated into the work file ``WORK_FILE`` in the folder (resumable like any
+    HDF5 dataset); then ``1.train.calcium.csv`` and ``1.train.spikes.csv`` are written, and
+    ``1.train.params.json`` last: it marks the set complete. A folder with CSV files but no
+    ``params.json`` and a neurosim work file is an interrupted run: the same command finishes it
+    (reusing a finished work file of the same parameters, so nothing is simulated again).
+    """
+    from ..spikefinder import write_table
+
     if folder.suffix.lower() in (".h5", ".hdf5", ".csv"):
         raise ValueError(
             f"--format spikefinder writes a folder, got {str(folder)!r}; give a folder name "
             "(or use --format hdf5 for a .h5 file)"
         )
-    targets = [folder / f"1.train.{n}" for n in ("calcium.csv", "spikes.csv", "params.json")]
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{str(folder)!r} exists and is not a folder")
-    if any(t.exists() for t in targets) and not overwrite:
+    cal, spk, params = (
+        folder / f"1.train.{n}" for n in ("calcium.csv", "spikes.csv", "params.json")
+    )
+    work = folder / WORK_FILE
+    started = work.exists() or work.with_name(work.name + PARTIAL_SUFFIX).exists()
+    if params.exists() and not overwrite:
         raise FileExistsError(
             f"{str(folder)!r} already holds a Spikefinder dataset; pass --overwrite to replace it "
             "(nothing was written)"
         )
+    if (cal.exists() or spk.exists()) and not params.exists() and not started and not overwrite:
+        raise FileExistsError(
+            f"{str(folder)!r} holds {cal.name} or {spk.name} but neither {params.name} nor a "
+            f"neurosim work file ({WORK_FILE}): not a neurosim dataset; pass --overwrite to "
+            "replace them (nothing was written)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    work = folder / ".neurosim-calcium.h5"
-    h5 = _generate_h5(work, cfg, progress=progress, overwrite=True)
-    arrays, attrs = read_h5(h5, ("dff", "spikes", "noise_level"))
-    from ..spikefinder import write_table
-
-    write_table(targets[0], list(arrays["dff"].astype(np.float64)))
-    write_table(targets[1], list(arrays["spikes"].astype(np.float64)))
-    params = {k: v for k, v in attrs.items()}
-    params["noise_level_achieved"] = arrays["noise_level"].tolist()
-    params["layout"] = (
+    if not finished_file_matches(work, _attrs(cfg)):  # else: reuse a finished simulation
+        _generate_h5(work, cfg, progress=progress)
+    arrays, attrs = read_h5(work, ("dff", "spikes", "noise_level"))
+    stats = {k: attrs[k] for k in STATS}
+    # from here on the folder is unfinished until params.json is back
+    params.unlink(missing_ok=True)
+    write_table(cal, list(arrays["dff"].astype(np.float64)))
+    write_table(spk, list(arrays["spikes"].astype(np.float64)))
+    meta = dict(attrs)
+    meta["noise_level_achieved"] = arrays["noise_level"].tolist()
+    meta["layout"] = (
         "Spikefinder: header 0,1,…; one column per cell; one row per frame at "
         f"{cfg.frame_rate_hz:g} Hz; spikes are counts per frame"
     )
-    tmp = targets[2].with_name(targets[2].name + ".tmp")
-    tmp.write_text(json.dumps(json.loads(to_json(params)), indent=1))
-    os.replace(tmp, targets[2])
-    h5.unlink()
-    return folder
+    with atomic_path(params) as tmp:
+        tmp.write_text(json.dumps(json.loads(to_json(meta)), indent=1))
+    work.unlink()
+    return Generated(folder, stats)
 
 
-def _generate_h5(
-    path: Path, cfg: CalciumDatasetConfig, *, progress: bool, overwrite: bool = False
-) -> Path:
+def summary_lines(cfg: CalciumDatasetConfig, summary: dict) -> list[str]:
+    """The achieved noise level and rate in words (what the CLI prints after generating)."""
+    lines = [
+        f"noise level ν: requested {cfg.noise_level:g}, achieved median "
+        f"{summary['noise_level_median']:.3g} (range {summary['noise_level_min']:.3g}–"
+        f"{summary['noise_level_max']:.3g}); mean rate {summary['mean_rate_hz']:.2f} Hz"
+    ]
+    unreachable = summary["cells_noise_unreachable"]
+    if unreachable:
+        lines.append(
+            f"warning: in {unreachable} of {cfg.cells} cells the signal alone is noisier than "
+            f"ν = {cfg.noise_level:g}; no noise was added there (their ν is reported in "
+            "'noise_level')"
+        )
+    return lines
+
+
+def _generate_h5(path: Path, cfg: CalciumDatasetConfig, *, progress: bool) -> tuple[Path, dict]:
     from tqdm.auto import tqdm
 
     ind = get_indicator(cfg.indicator)
@@ -429,18 +495,7 @@ def _generate_h5(
             "mean_rate_hz": spikes_total / (n * T / f),
         }
         out = w.finish(stats)
-    unreachable = stats["cells_noise_unreachable"]
-    print(
-        f"noise level ν: requested {cfg.noise_level:g}, achieved median {stats['noise_level_median']:.3g} "
-        f"(range {stats['noise_level_min']:.3g}–{stats['noise_level_max']:.3g}); "
-        f"mean rate {stats['mean_rate_hz']:.2f} Hz"
-    )
-    if unreachable:
-        print(
-            f"warning: in {unreachable} of {n} cells the signal alone is noisier than ν = "
-            f"{cfg.noise_level:g}; no noise was added there (their ν is reported in 'noise_level')"
-        )
-    return out
+    return out, stats
 
 
 # ------------------------------------------------------------------------------ load, plot
@@ -490,18 +545,9 @@ def plot_calcium(path, out_png, n: int = 5, seconds: float = 30.0):
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, positive_float, positive_int
+    from ..cli import add_common_output_args, nonneg_float, positive_float, positive_int
 
     d = CalciumDatasetConfig()
-
-    def nonneg_float(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-        if not (math.isfinite(v) and v >= 0):
-            raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-        return v
 
     p.add_argument(
         "--cells", type=positive_int, default=d.cells, help=f"number of cells (default {d.cells})"
@@ -659,9 +705,12 @@ def _generate(args: argparse.Namespace) -> Path:
         seed=args.seed,
         chunk=args.chunk,
     )
-    return generate_calcium(
+    path, summary = generate_calcium(
         args.out, cfg, fmt=args.format, overwrite=args.overwrite, progress=not args.no_progress
     )
+    for line in summary_lines(cfg, summary):
+        print(line)
+    return path
 
 
 register(
@@ -681,4 +730,5 @@ __all__ = [
     "generate_calcium",
     "load_calcium",
     "plot_calcium",
+    "summary_lines",
 ]

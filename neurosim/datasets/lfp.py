@@ -8,7 +8,8 @@ cells nearest the electrode.
 
 Long recordings are made of independent segments of at most ``segment_s`` seconds (each a new
 ring trial with fresh input and initial state, after its own warm-up), so that memory stays flat;
-``segment`` in the HDF5 file says which segment each sample belongs to. The same seed gives the
+``segment`` in the HDF5 file says which segment each sample belongs to. The proxy is z-scored per
+segment (docs/lfp.md says what that means for joined recordings). The same seed gives the
 same recording, and an interrupted run resumes at the next segment.
 
 Formats: ``FILE.csv`` with columns ``time`` (s), ``lfp``, ``spike`` (the layout the public
@@ -29,7 +30,14 @@ import h5py
 import jax
 import numpy as np
 
-from ..io import ChunkedH5Writer, atomic_path, check_output_path, read_h5
+from ..io import (
+    ChunkedH5Writer,
+    Generated,
+    atomic_path,
+    check_output_path,
+    finished_file_matches,
+    read_h5,
+)
 from ..observe.lfp import LFPConfig, simulate_lfp
 from .registry import DatasetSpec, register
 
@@ -176,14 +184,14 @@ def _attrs(cfg: LFPDatasetConfig) -> dict:
         "lfp_params": asdict(cfg.lfp_config()),
         "units": {
             "time_s": "s (start of each sample)",
-            "lfp": "z-scored proxy + noise (a.u.)",
+            "lfp": "proxy z-scored per segment + noise (a.u.)",
             "spike": "1 if a recorded cell fired in the sample",
             "spike_times_s": "s",
         },
     }
 
 
-def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> Path:
+def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> tuple[Path, dict]:
     from tqdm.auto import tqdm
 
     T = cfg.n_samples
@@ -243,11 +251,37 @@ def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> Path:
             "segments": len(segs),
         }
         out = w.finish(stats)
-    print(
-        f"label positive rate {stats['label_rate']:.3f}; ring rates E {stats['rate_E_hz']:.1f} Hz, "
-        f"I {stats['rate_I_hz']:.1f} Hz"
+    return out, stats
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The label rate and ring rates in words (what the CLI prints after generating)."""
+    return [
+        f"label positive rate {summary['label_rate']:.3f}; ring rates E "
+        f"{summary['rate_E_hz']:.1f} Hz, I {summary['rate_I_hz']:.1f} Hz"
+    ]
+
+
+def write_lfp_csv(path: str | os.PathLike, time_s, lfp, spike) -> Path:
+    """Write ``time, lfp, spike`` columns to a CSV file, atomically.
+
+    ``time`` keeps 15 significant digits (as many as a float64 holds: times of long recordings
+    stay distinct and exact, and ``k/1000`` s is written as the short decimal), ``lfp`` 7 (about
+    its float32 precision), ``spike`` is 0/1.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "time": np.char.mod("%.15g", np.asarray(time_s, np.float64)),
+            "lfp": np.asarray(lfp, np.float64),
+            "spike": np.asarray(spike).astype(np.int64),
+        }
     )
-    return out
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.7g")
+    return path
 
 
 def generate_lfp(
@@ -256,8 +290,15 @@ def generate_lfp(
     *,
     overwrite: bool = False,
     progress: bool = True,
-) -> Path:
+) -> Generated:
     """Write the LFP dataset to ``FILE.csv`` or ``FILE.h5`` (see the module docstring).
+
+    A CSV is made from a work file ``.FILE.csv.h5`` beside it (resumable like any HDF5 dataset;
+    a finished work file of the same parameters is reused), deleted once the CSV is in place.
+
+    Returns:
+        ``(path, summary)``: the path written and ``label_rate``, ``rate_E_hz``, ``rate_I_hz``,
+        ``segments`` (:func:`summary_lines` words them).
 
     Raises:
         ValueError: bad parameters or suffix; FileExistsError: the output exists.
@@ -265,25 +306,16 @@ def generate_lfp(
     cfg.check()
     path = check_output_path(out, overwrite=overwrite, suffixes=(".csv", ".h5", ".hdf5"))
     if path.suffix.lower() in (".h5", ".hdf5"):
-        return _generate_h5(path, cfg, progress=progress)
+        return Generated(*_generate_h5(path, cfg, progress=progress))
     work = path.with_name(f".{path.name}.h5")
-    if work.exists():  # a finished work file of other parameters: start anew
-        work.unlink()
-    _generate_h5(work, cfg, progress=progress)
-    arrays, _ = read_h5(work, ("time_s", "lfp", "spike"))
-    import pandas as pd
-
-    df = pd.DataFrame(
-        {
-            "time": arrays["time_s"],
-            "lfp": arrays["lfp"].astype(np.float64),
-            "spike": arrays["spike"].astype(np.int64),
-        }
-    )
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.7g")
+    if not finished_file_matches(work, _attrs(cfg)):  # else: reuse the finished simulation
+        _generate_h5(work, cfg, progress=progress)
+    arrays, attrs = read_h5(work, ("time_s", "lfp", "spike"))
+    write_lfp_csv(path, arrays["time_s"], arrays["lfp"], arrays["spike"])
     work.unlink()
-    return path
+    return Generated(
+        path, {k: attrs[k] for k in ("label_rate", "rate_E_hz", "rate_I_hz", "segments")}
+    )
 
 
 def load_lfp_csv(path: str | os.PathLike):
@@ -347,18 +379,9 @@ def plot_lfp(path, out_png, seconds: float = 2.0):
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, positive_float, positive_int
+    from ..cli import add_common_output_args, nonneg_float, positive_float, positive_int
 
     d = LFPDatasetConfig()
-
-    def nonneg_float(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-        if not (math.isfinite(v) and v >= 0):
-            raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-        return v
 
     p.add_argument(
         "--duration-s",
@@ -382,7 +405,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--electrode",
         type=nonneg_float,
         default=d.electrode_position,
-        help=f"electrode position on the ring, 0-300 (default {d.electrode_position:g})",
+        help=f"electrode position on the ring, in cells, in [0, 300) (default {d.electrode_position:g})",
     )
     p.add_argument(
         "--space-constant",
@@ -424,7 +447,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--segment-s",
         type=positive_float,
         default=d.segment_s,
-        help=f"longest stretch simulated as one ring trial (default {d.segment_s:g})",
+        help="longest stretch simulated as one ring trial; the LFP is z-scored per segment "
+        f"(default {d.segment_s:g})",
     )
     add_common_output_args(p, out_help="FILE.csv (columns time, lfp, spike) or FILE.h5")
 
@@ -444,7 +468,12 @@ def _generate(args: argparse.Namespace) -> Path:
         mua_cells=args.mua_cells,
         seed=args.seed,
     )
-    return generate_lfp(args.out, cfg, overwrite=args.overwrite, progress=not args.no_progress)
+    path, summary = generate_lfp(
+        args.out, cfg, overwrite=args.overwrite, progress=not args.no_progress
+    )
+    for line in summary_lines(summary):
+        print(line)
+    return path
 
 
 register(
@@ -458,4 +487,11 @@ register(
     )
 )
 
-__all__ = ["LFPDatasetConfig", "generate_lfp", "load_lfp_csv", "plot_lfp"]
+__all__ = [
+    "LFPDatasetConfig",
+    "generate_lfp",
+    "load_lfp_csv",
+    "plot_lfp",
+    "summary_lines",
+    "write_lfp_csv",
+]

@@ -85,24 +85,31 @@ def _scan_two_ar1(w_d, w_r, g_d, g_r):
     return out
 
 
-def _scatter(flat, wd, wr, n_frames: int, n_cells: int):
-    """Per-frame inputs, frame-major ``(n_frames, n_cells)``, from per-spike weights at flat
-    indices ``frame·n_cells + cell`` (the dump slot ``n_frames·n_cells`` is dropped)."""
-    size = (n_frames + 1) * n_cells
-    Wd = jnp.zeros(size, jnp.float32).at[flat].add(wd)[: n_frames * n_cells]
-    Wr = jnp.zeros(size, jnp.float32).at[flat].add(wr)[: n_frames * n_cells]
+def _frame_inputs(flat, wd, wr, n_frames: int, n_cells: int):
+    """Per-frame inputs of the two recursions, frame-major ``(n_frames, n_cells)`` float32, from
+    per-spike weights at flat indices ``frame·n_cells + cell``.
+
+    Summed on the host in float64 (``np.bincount``), so the result does not depend on the device
+    or on the order of the spikes (an XLA scatter-add is an atomic float add on GPU, whose order
+    and hence last bits vary from run to run for spikes sharing a frame).
+    """
+    size = n_frames * n_cells
+    Wd = np.bincount(flat, weights=wd, minlength=size).astype(np.float32)
+    Wr = np.bincount(flat, weights=wr, minlength=size).astype(np.float32)
     return Wd.reshape(n_frames, n_cells), Wr.reshape(n_frames, n_cells)
 
 
-@partial(jax.jit, static_argnames=("n_frames", "n_cells"))
-def _transients_jit(flat, wd, wr, g_d, g_r, *, n_frames: int, n_cells: int):
-    return _scan_two_ar1(*_scatter(flat, wd, wr, n_frames, n_cells), g_d, g_r).T
+@jax.jit
+def _transients_jit(w_d, w_r, g_d, g_r):
+    return _scan_two_ar1(w_d, w_r, g_d, g_r).T
 
 
-def _influx(times_s, n_frames: int, frame_rate_hz: float, tau_rise_s, tau_decay_s, spike_weights):
-    """Per-spike inputs of the two AR(1) recursions: flat frame-major indices and weights
-    (padded to a multiple of 65,536 so that few shapes are compiled), and the recursion
-    coefficients ``(n_cells,)``."""
+def _spike_inputs(
+    times_s, n_frames: int, frame_rate_hz: float, tau_rise_s, tau_decay_s, spike_weights
+):
+    """Per-spike inputs of the two AR(1) recursions: flat frame-major indices
+    ``frame·n_cells + cell`` and float64 weights of the decay and rise components, and the
+    recursion coefficients ``(n_cells,)`` float32."""
     t = np.atleast_2d(np.asarray(times_s, dtype=np.float64))
     n_cells = t.shape[0]
     f = float(frame_rate_hz)
@@ -127,20 +134,20 @@ def _influx(times_s, n_frames: int, frame_rate_hz: float, tau_rise_s, tau_decay_
     safe_tr = np.where(tr > 0, tr, 1.0)
     wd = w * np.exp(-lag / td[rows])
     wr = np.where(tr[rows] > 0, w * np.exp(-lag / safe_tr[rows]), 0.0)
-    flat = idx[rows, cols] * n_cells + rows
-    m = len(flat)
-    padded = max(65536, -(-m // 65536) * 65536)
-    dump = n_frames * n_cells
-    flat = np.concatenate([flat, np.full(padded - m, dump)]).astype(np.int32)
-    wd = np.concatenate([wd, np.zeros(padded - m)]).astype(np.float32)
-    wr = np.concatenate([wr, np.zeros(padded - m)]).astype(np.float32)
+    flat = idx[rows, cols].astype(np.int64) * n_cells + rows
     gd = np.exp(-1.0 / (f * td))
     gr = np.where(tr > 0, np.exp(-1.0 / (f * safe_tr)), 0.0)
-    if (n_frames + 1) * n_cells >= 2**31:
-        raise ValueError(
-            f"{n_cells} cells × {n_frames} frames is too large for one call: chunk the cells"
-        )
     return flat, wd, wr, gd.astype(np.float32), gr.astype(np.float32)
+
+
+def _influx(times_s, n_frames: int, frame_rate_hz: float, tau_rise_s, tau_decay_s, spike_weights):
+    """Inputs of the two AR(1) recursions: per-frame influx of the decay and the rise component,
+    ``(n_frames, n_cells)`` float32 each, and the recursion coefficients ``(n_cells,)``."""
+    n_cells = np.atleast_2d(np.asarray(times_s)).shape[0]
+    flat, wd, wr, gd, gr = _spike_inputs(
+        times_s, n_frames, frame_rate_hz, tau_rise_s, tau_decay_s, spike_weights
+    )
+    return (*_frame_inputs(flat, wd, wr, n_frames, n_cells), gd, gr)
 
 
 def calcium_transients(
@@ -165,9 +172,8 @@ def calcium_transients(
     Returns:
         ``(n_cells, n_frames)`` float32; an isolated spike peaks at its weight.
     """
-    n_cells = np.atleast_2d(np.asarray(times_s)).shape[0]
     args = _influx(times_s, n_frames, frame_rate_hz, tau_rise_s, tau_decay_s, spike_weights)
-    return np.asarray(_transients_jit(*args, n_frames=n_frames, n_cells=n_cells))
+    return np.asarray(_transients_jit(*args))
 
 
 @dataclass(frozen=True)
@@ -281,11 +287,10 @@ class CalciumRecording:
         )
 
 
-@partial(jax.jit, static_argnames=("ind", "n_frames", "n_cells"))
+@partial(jax.jit, static_argnames=("ind",))
 def _pipeline(
-    flat,
-    wd,
-    wr,
+    w_d,
+    w_r,
     g_d,
     g_r,
     amp,
@@ -295,11 +300,9 @@ def _pipeline(
     frac,
     key_noise,
     ind: Indicator,
-    n_frames: int,
-    n_cells: int,
 ):
     """Calcium → ΔF/F → + neuropil + drift, and the unit shot-like noise, in one XLA program."""
-    calcium = _scan_two_ar1(*_scatter(flat, wd, wr, n_frames, n_cells), g_d, g_r).T
+    calcium = _scan_two_ar1(w_d, w_r, g_d, g_r).T
     clean = fluorescence(calcium, ind) * amp[:, None]
     drift = interpolate_knots(knots, i0, frac)
     base = clean + np_add[None, :] + drift
@@ -408,8 +411,6 @@ def simulate_calcium(
         *drift,
         k_noise,
         ind,
-        n_frames,
-        n_cells,
     )
     calcium, clean, base, unit, d_base, d_unit = (
         np.asarray(x) for x in (calcium, clean, base, unit, d_base, d_unit)

@@ -138,8 +138,9 @@ PRESETS: dict[str, Indicator] = {
         kd_nM=170.0,
         ca_rest_nM=50.0,
         ca_per_spike_nM=10.0,
-        references="OGB-1: one Ca site (n=1), Kd≈170 nM (manufacturer); 1-AP ΔF/F≈8 % in vivo "
-        "(Kerr et al. 2005; Grewe et al. 2010); rise and decay tuned to Spikefinder set 4",
+        references="OGB-1: one Ca site (n=1); Kd≈170 nM (manufacturer, secondary source); 1-AP "
+        "ΔF/F≈8 % (Grewe et al. 2010, secondary source); rise and decay tuned to Spikefinder "
+        "set 4; status of each value in docs/calcium.md",
     ),
     "gcamp5k": Indicator(
         name="gcamp5k",
@@ -151,8 +152,9 @@ PRESETS: dict[str, Indicator] = {
         kd_nM=189.0,
         ca_rest_nM=100.0,
         ca_per_spike_nM=4.0,
-        references="GCaMP5K: Kd≈189 nM, n≈3.8 (Akerboom et al. 2012); 1-AP ΔF/F ~1/6 of GCaMP6s "
-        "(Chen et al. 2013); kinetics and resting point tuned to Spikefinder set 6",
+        references="GCaMP5K: Kd≈189 nM, n≈3.8 (Akerboom et al. 2012; estimates, not checked); "
+        "1-AP ΔF/F 1/6 of GCaMP6s (Chen et al. 2013, checked); kinetics and resting point tuned "
+        "to Spikefinder set 6; status of each value in docs/calcium.md",
     ),
     "gcamp6s": Indicator(
         name="gcamp6s",
@@ -164,8 +166,9 @@ PRESETS: dict[str, Indicator] = {
         kd_nM=144.0,
         ca_rest_nM=30.0,
         ca_per_spike_nM=10.0,
-        references="GCaMP6s: Kd≈144 nM, n≈2.9, 1-AP ΔF/F≈23 % in mouse V1, rise 100-150 ms "
-        "(Chen et al. 2013); kinetics and supralinearity tuned to Spikefinder set 5",
+        references="GCaMP6s: Kd≈144 nM, n≈2.9 (Chen et al. 2013, secondary source); 1-AP ΔF/F "
+        "23 % (estimate; Dana et al. 2019: 13 %); kinetics and supralinearity tuned to "
+        "Spikefinder set 5; status of each value in docs/calcium.md",
     ),
     "gcamp6f": Indicator(
         name="gcamp6f",
@@ -177,8 +180,9 @@ PRESETS: dict[str, Indicator] = {
         kd_nM=375.0,
         ca_rest_nM=50.0,
         ca_per_spike_nM=40.0,
-        references="GCaMP6f: Kd≈375 nM, n≈2.3, 1-AP ΔF/F≈19 %, rise 50-75 ms, decay ~0.4 s "
-        "(Chen et al. 2013); not tuned (no GCaMP6f set among the vendored real data)",
+        references="GCaMP6f: Kd≈375 nM, n≈2.3 (Chen et al. 2013, secondary source); 1-AP ΔF/F "
+        "19 % and decay 0.4 s (estimates); peak at 63 ms, within the 50-75 ms rise of Chen et al. "
+        "2013 (checked); not tuned (no GCaMP6f set among the vendored real data)",
     ),
 }
 

@@ -38,7 +38,7 @@ class LFPConfig:
 
     Attributes:
         sample_rate_hz: samples per second of the currents and of the output.
-        electrode_position: electrode position on the ring (cell positions, 0 … ring_size).
+        electrode_position: electrode position on the ring (cell positions, in [0, ring_size)).
         ring_size: number of positions on the ring (cells per type).
         space_constant: λ of the distance weighting (cell positions).
         ampa_delay_ms: delay τ of the AMPA term (ms), rounded to whole samples.

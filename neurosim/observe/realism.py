@@ -18,8 +18,9 @@ preset. Then both are measured the same way:
   before), the peak of the smoothed trace after the first spike minus the mean in the 0.5 s
   before, by number of spikes in the group.
 
-Run ``python -m neurosim.observe.realism`` to regenerate ``docs/figures/calcium_realism.png`` and
-the table in ``docs/calcium_realism.md``.
+Run ``python -m neurosim.observe.realism`` to regenerate ``docs/figures/calcium_realism.png``,
+the table in ``docs/calcium_realism.md`` and every number (with the seed and package versions) in
+``docs/calcium_realism.json``.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from ..provenance import package_versions
 from ..spikefinder import Recording, normalize_trace, read_recording, resample_trace
 from .calcium import CalciumConfig, simulate_calcium
 from .indicators import Indicator, get_indicator
@@ -288,6 +291,12 @@ def _twin_cell(
     return normalize_trace(x, "percentile")
 
 
+#: Where the bisection for a twin's native ν starts, and how far the bracket may be widened (a
+#: decade at a time) when the real cell's ν lies outside it.
+NU_BRACKET = (0.05, 50.0)
+NU_LIMITS = (1e-4, 1e4)
+
+
 def synthetic_twin(
     real: Recording,
     indicator: Indicator | str,
@@ -299,22 +308,58 @@ def synthetic_twin(
 ) -> tuple[Recording, np.ndarray]:
     """A synthetic copy of a real recording (see the module docstring).
 
+    The native ν of each twin cell is found by bisection on log ν, in :data:`NU_BRACKET` widened
+    a decade at a time (up to :data:`NU_LIMITS`) until it contains the real cell's normalised
+    ν. A cell that no ν within the limits matches (its normalised ν lies beyond that of pure
+    noise through the pipeline, or below that of the noise-free twin) is not fitted: a
+    ``RuntimeWarning`` names it, its twin is made at the limit reached, and its ν is NaN.
+
     Returns:
         ``(recording, nu_native)``: the normalised 100 Hz twin, and the fitted ν per cell at the
-        native rate (ΔF/F units).
+        native rate (ΔF/F units; NaN where it could not be fitted).
     """
     ind = get_indicator(indicator)
     cfg = config if config is not None else CalciumConfig()
     traces, nus = [], []
+    lo_limit, hi_limit = (math.log(v) for v in NU_LIMITS)
+    decade = math.log(10.0)
     for i, (x, s) in enumerate(zip(real.calcium, real.spikes, strict=True)):
         target = noise_level(x, real.frame_rate)
         k = jax.random.fold_in(key, i)
-        # ν_norm is increasing in ν: bisect on log ν
-        lo, hi = math.log(0.05), math.log(50.0)
+
+        def nu_norm(log_nu, s=s, k=k):
+            return noise_level(_twin_cell(s, ind, native_rate, math.exp(log_nu), cfg, k), 100.0)
+
+        # ν_norm is increasing in ν: bracket the target, then bisect on log ν
+        lo, hi = (math.log(v) for v in NU_BRACKET)
+        unfitted = None
+        while nu_norm(hi) < target:
+            if hi >= hi_limit:
+                unfitted = hi
+                break
+            lo, hi = hi, min(hi + decade, hi_limit)
+        else:
+            while nu_norm(lo) >= target:
+                if lo <= lo_limit:
+                    unfitted = lo
+                    break
+                lo, hi = max(lo - decade, lo_limit), lo
+        if unfitted is not None:
+            reached = nu_norm(unfitted)
+            warnings.warn(
+                f"{real.source}, cell {i}: no native ν in [{NU_LIMITS[0]:g}, {NU_LIMITS[1]:g}] "
+                f"gives its normalised ν {target:.4g} (ν = {math.exp(unfitted):g} gives "
+                f"{reached:.4g}); the twin is made at ν = {math.exp(unfitted):g} and its fitted "
+                "ν is NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            traces.append(_twin_cell(s, ind, native_rate, math.exp(unfitted), cfg, k))
+            nus.append(math.nan)
+            continue
         for _ in range(fit_iterations + 8):
             mid = 0.5 * (lo + hi)
-            y = _twin_cell(s, ind, native_rate, math.exp(mid), cfg, k)
-            if noise_level(y, 100.0) < target:
+            if nu_norm(mid) < target:
                 lo = mid
             else:
                 hi = mid
@@ -381,6 +426,15 @@ def run_realism(
     return out
 
 
+def _nu_cell(nus: np.ndarray) -> str:
+    """Median fitted ν, and how many cells could not be fitted."""
+    ok = np.isfinite(nus)
+    text = f"{np.median(nus[ok]):.1f}" if ok.any() else "–"
+    if not ok.all():
+        text += f" ({int((~ok).sum())} of {len(nus)} cells not fitted)"
+    return text
+
+
 def markdown_table(results) -> str:
     head = (
         "| set | data | native rate (Hz) | fitted ν at native rate | "
@@ -392,7 +446,7 @@ def markdown_table(results) -> str:
     for s, r in results.items():
         for which in ("real", "twin"):
             row = r[which].row()
-            nu = "" if which == "real" else f"{np.median(r['nu_native']):.1f}"
+            nu = "" if which == "real" else _nu_cell(r["nu_native"])
             label = "real" if which == "real" else f"synthetic ({r['indicator'].name})"
             cells = [fmt.format(row[k]) for k, _, fmt in TABLE_COLUMNS]
             lines.append(
@@ -488,6 +542,17 @@ def realism_figure(results, out_png: str | Path) -> Path:
     return out_png
 
 
+def _nan_to_none(x):
+    """NaN → None (JSON null), recursively."""
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m neurosim.observe.realism",
@@ -507,21 +572,42 @@ def main(argv: list[str] | None = None) -> int:
     results = run_realism(args.data, key=jax.random.key(args.seed))
     table = markdown_table(results)
     realism_figure(results, args.out)
-    text = (
-        "<!-- generated by `python -m neurosim.observe.realism`; do not edit -->\n\n" + table + "\n"
+    command = "python -m neurosim.observe.realism" + (
+        f" --seed {args.seed}" if args.seed != 0 else ""
     )
+    notes = [
+        f"Set {s}, cell {i}: no native ν in [{NU_LIMITS[0]:g}, {NU_LIMITS[1]:g}] matches its "
+        "normalised ν; its twin is made at the limit and left out of the fitted ν."
+        for s, r in results.items()
+        for i in np.flatnonzero(~np.isfinite(r["nu_native"]))
+    ]
+    text = f"<!-- generated by `{command}`; do not edit -->\n\n" + table + "\n"
+    if notes:
+        text += "\n" + "\n".join(notes) + "\n"
     Path(args.table).write_text(text)
     print(table)
     summary = {
-        s: {
-            "native_rate_hz": r["native_rate"],
-            "nu_native": r["nu_native"].tolist(),
-            "real": r["real"].row(),
-            "twin": r["twin"].row(),
-        }
-        for s, r in results.items()
+        "command": command,
+        "seed": args.seed,
+        "data": str(args.data),
+        "versions": package_versions(),
+        "nu_bracket": list(NU_BRACKET),
+        "nu_limits": list(NU_LIMITS),
+        "sets": {
+            str(s): {
+                "indicator": r["indicator"].name,
+                "native_rate_hz": r["native_rate"],
+                "nu_native": r["nu_native"].tolist(),
+                "cells_not_fitted": np.flatnonzero(~np.isfinite(r["nu_native"])).tolist(),
+                "real": r["real"].row(),
+                "twin": r["twin"].row(),
+            }
+            for s, r in results.items()
+        },
     }
-    Path(args.table).with_suffix(".json").write_text(json.dumps(summary, indent=1))
+    Path(args.table).with_suffix(".json").write_text(
+        json.dumps(_nan_to_none(summary), indent=1, allow_nan=False) + "\n"
+    )
     print(f"wrote {args.out} and {args.table}")
     return 0
 
