@@ -12,6 +12,7 @@ Add a task = a module ``neurolearn/tasks/NAME.py`` that defines the subclass and
 
 from __future__ import annotations
 
+import abc
 import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -46,7 +47,7 @@ class Prepared:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Task:
+class Task(abc.ABC):
     """Base class of a learning task. Subclasses set the class attributes and the methods below.
 
     Class attributes:
@@ -74,24 +75,25 @@ class Task:
     predict_key: ClassVar[str] = "X"
 
     # ------------------------------------------------------------------ data
+    @abc.abstractmethod
     def schema(self, cfg) -> dict[str, ArraySpec]:
         """Arrays the task reads from its data files."""
-        raise NotImplementedError
 
     def load(self, path: str | os.PathLike, cfg) -> Dataset:
         """Read and check a data file (dataset kind, shapes, dtypes, NaN, labels)."""
         return read_dataset(path, self.schema(cfg), dataset=self.dataset)
 
+    @abc.abstractmethod
     def prepare(
         self, data: Dataset, cfg, *, key, normalisation: Normalisation | None = None
     ) -> Prepared:
         """Window, split and normalise. With ``normalisation`` given (evaluation), apply it
         instead of fitting a new one."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ model
+    @abc.abstractmethod
     def build_model(self, cfg, *, rngs):
-        raise NotImplementedError
+        """The Flax NNX model for ``cfg``."""
 
     def receptive_field(self, model) -> int | None:
         """Input frames one output depends on (None: unbounded, e.g. a recurrent model)."""
@@ -101,9 +103,9 @@ class Task:
         """Model outputs for a batch of normalised inputs (a pytree)."""
         return model(x)
 
+    @abc.abstractmethod
     def example_loss(self, outputs, batch: dict[str, Any], cfg):
         """Loss of each example, shape (batch,), in normalised units."""
-        raise NotImplementedError
 
     def penalty(self, model, cfg):
         """Regularisation added to the mean loss (e.g. L2 on weights); default 0."""
@@ -114,9 +116,9 @@ class Task:
         return outputs
 
     # ------------------------------------------------------------------ evaluation
+    @abc.abstractmethod
     def metrics(self, y_true: np.ndarray, y_pred: np.ndarray, cfg) -> dict[str, float]:
         """Metrics in physical units (targets and predictions already de-normalised)."""
-        raise NotImplementedError
 
     def baselines(self, prepared: Prepared, cfg) -> dict[str, dict[str, float]]:
         """Metrics of trivial predictors on the validation (and test) data, for the report."""

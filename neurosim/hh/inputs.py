@@ -16,6 +16,7 @@ depend on how many neurons are simulated with it.
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,14 +62,15 @@ def _steps(name: str, ms: float, dt: float) -> int:
     return int(round(k))
 
 
-class Input:
+class Input(abc.ABC):
     """Base class. Subclasses implement :meth:`compile`, giving a :class:`CompiledInput`."""
 
     #: number of independent random streams per neuron the input needs
     n_random: int = 0
 
+    @abc.abstractmethod
     def compile(self, *, n: int, dt: float, n_steps: int, dtype) -> CompiledInput:
-        raise NotImplementedError
+        """The input for ``n`` neurons and ``n_steps`` steps of ``dt`` ms, as arrays."""
 
     def batch_size(self) -> int | None:
         """B if the input has per-neuron values of length B, else None."""
