@@ -126,7 +126,8 @@ class Task(abc.ABC):
 
     def plot_examples(self, path, examples: dict[str, dict[str, np.ndarray]], cfg) -> None:
         """Figure of predictions vs truth. ``examples[split] = {"x", "y", "pred"}`` (physical
-        units, a few examples each)."""
+        units, a few examples each). Optional: the default draws none."""
+        return None
 
     # ------------------------------------------------------------------ prediction on new data
     def predict_traces(
