@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import neurosim  # noqa: E402
+from neurosim.hh import brian as hh_brian  # noqa: E402
 
 neurosim.use_cpu_cores()  # before JAX starts
 
@@ -110,22 +111,10 @@ def run_naive(B):
 def run_brian2(B, *, threads=1, repeats=3):
     """Brian2 C++ standalone on the same workload: (run seconds median, compile s, mean rate Hz)."""
     import brian2 as b2
-    from brian2 import NeuronGroup, SpikeMonitor, defaultclock, mS, ms, mV, uA, uF
+    from brian2 import NeuronGroup, SpikeMonitor, defaultclock, ms, mV, uA
     from brian2 import cm as b2cm
 
-    eqs = """
-    dv/dt = (I - gNa*m**3*h*(v-ENa) - gK*n**4*(v-EK) - gL*(v-EL))/C : volt
-    dm/dt = alpha_m*(1-m) - beta_m*m : 1
-    dh/dt = alpha_h*(1-h) - beta_h*h : 1
-    dn/dt = alpha_n*(1-n) - beta_n*n : 1
-    alpha_m = 1/exprel(-(v+40*mV)/(10*mV))/ms : Hz
-    beta_m = 4*exp(-(v+65*mV)/(18*mV))/ms : Hz
-    alpha_h = 0.07*exp(-(v+65*mV)/(20*mV))/ms : Hz
-    beta_h = 1/(1+exp(-(v+35*mV)/(10*mV)))/ms : Hz
-    alpha_n = 0.1/exprel(-(v+55*mV)/(10*mV))/ms : Hz
-    beta_n = 0.125*exp(-(v+65*mV)/(80*mV))/ms : Hz
-    I : amp/meter**2
-    """
+    eqs = hh_brian.equations()
     a = float(np.exp(-DT / TAU))
     runs, compile_s, rate = [], None, None
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,13 +126,7 @@ def run_brian2(B, *, threads=1, repeats=3):
             b2.start_scope()
             defaultclock.dt = DT * ms
             ns = {
-                "C": 1 * uF / b2cm**2,
-                "gNa": 120 * mS / b2cm**2,
-                "gK": 36 * mS / b2cm**2,
-                "gL": 0.3 * mS / b2cm**2,
-                "ENa": 50 * mV,
-                "EK": -77 * mV,
-                "EL": -54.387 * mV,
+                **hh_brian.namespace(),
                 "mu": MU * uA / b2cm**2,
                 "a": a,
                 "kick": SD * np.sqrt(1 - a * a) * uA / b2cm**2,

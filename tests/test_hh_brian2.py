@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from neurosim import ArrayInput, simulate_hh
+from neurosim.hh import brian as hh_brian
 
 pytestmark = pytest.mark.peers
 
@@ -41,12 +42,10 @@ def brian2_run():
         StateMonitor,
         TimedArray,
         defaultclock,
-        mS,
         ms,
         mV,
         prefs,
         uA,
-        uF,
     )
     from brian2 import cm as b2cm
 
@@ -55,29 +54,8 @@ def brian2_run():
     defaultclock.dt = DT * ms
     x = _inputs()
     I_arr = TimedArray(x.T * uA / b2cm**2, dt=1 * ms)
-    eqs = """
-    dv/dt = (I - gNa*m**3*h*(v-ENa) - gK*n**4*(v-EK) - gL*(v-EL))/C : volt
-    dm/dt = alpha_m*(1-m) - beta_m*m : 1
-    dh/dt = alpha_h*(1-h) - beta_h*h : 1
-    dn/dt = alpha_n*(1-n) - beta_n*n : 1
-    alpha_m = 1/exprel(-(v+40*mV)/(10*mV))/ms : Hz
-    beta_m = 4*exp(-(v+65*mV)/(18*mV))/ms : Hz
-    alpha_h = 0.07*exp(-(v+65*mV)/(20*mV))/ms : Hz
-    beta_h = 1/(1+exp(-(v+35*mV)/(10*mV)))/ms : Hz
-    alpha_n = 0.1/exprel(-(v+55*mV)/(10*mV))/ms : Hz
-    beta_n = 0.125*exp(-(v+65*mV)/(80*mV))/ms : Hz
-    I = I_arr(t, i) : amp/meter**2
-    """
-    ns = {
-        "C": 1 * uF / b2cm**2,
-        "gNa": 120 * mS / b2cm**2,
-        "gK": 36 * mS / b2cm**2,
-        "gL": 0.3 * mS / b2cm**2,
-        "ENa": 50 * mV,
-        "EK": -77 * mV,
-        "EL": -54.387 * mV,
-        "I_arr": I_arr,
-    }
+    eqs = hh_brian.equations("I = I_arr(t, i) : amp/meter**2")
+    ns = {**hh_brian.namespace(), "I_arr": I_arr}
     G = NeuronGroup(2, eqs, method="exponential_euler", namespace=ns)
     v0 = -65.0
     am = (v0 + 40) / 10 / (1 - np.exp(-(v0 + 40) / 10))
