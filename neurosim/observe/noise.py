@@ -186,11 +186,13 @@ def calibrate_noise_sigma(
     return sigma.astype(np.float64), nu
 
 
-@partial(jax.jit, static_argnames=("n_cells", "n_coarse"))
-def _ou_coarse(key, n_cells: int, n_coarse: int, a):
+@partial(jax.jit, static_argnames=("n_cells", "n_bins"))
+def ou_unit(key, n_cells: int, n_bins: int, a):
+    """Unit-variance stationary AR(1) (discretised Ornstein–Uhlenbeck) with coefficient ``a``,
+    ``(n_cells, n_bins)``: the slow rate modulation of the sources and the baseline drift."""
     k0, k1 = jax.random.split(key)
     x0 = jax.random.normal(k0, (n_cells,))
-    eps = jax.random.normal(k1, (n_coarse - 1, n_cells)) * jnp.sqrt(1.0 - a * a)
+    eps = jax.random.normal(k1, (n_bins - 1, n_cells)) * jnp.sqrt(1.0 - a * a)
 
     def step(x, e):
         x = a * x + e
@@ -227,7 +229,7 @@ def drift_knots(
         knots = jnp.zeros((n_cells, n_knots), jnp.float32)
     else:
         a = jnp.float32(math.exp(-step / timescale_s))
-        knots = sd * _ou_coarse(key, n_cells, n_knots, a)
+        knots = sd * ou_unit(key, n_cells, n_knots, a)
     pos = (np.arange(n_frames) / frame_rate_hz) / step
     i0 = np.floor(pos).astype(np.int32)
     frac = (pos - i0).astype(np.float32)

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .noise import ou_unit
+
 
 class SpikeTrains(NamedTuple):
     """Spike times of several cells.
@@ -82,21 +84,6 @@ def _rate_grid(rate_hz, duration_s: float, n_cells: int | None) -> np.ndarray:
     return r.astype(np.float32)
 
 
-@partial(jax.jit, static_argnames=("n_cells", "n_bins"))
-def _ou_unit(key, n_cells: int, n_bins: int, a):
-    """Unit-variance stationary AR(1) (discretised Ornstein–Uhlenbeck), ``(n_cells, n_bins)``."""
-    k0, k1 = jax.random.split(key)
-    x0 = jax.random.normal(k0, (n_cells,))
-    eps = jax.random.normal(k1, (n_bins - 1, n_cells)) * jnp.sqrt(1.0 - a * a)
-
-    def step(x, e):
-        x = a * x + e
-        return x, x
-
-    _, xs = jax.lax.scan(step, x0, eps)
-    return jnp.concatenate([x0[None], xs], axis=0).T
-
-
 def random_rates(
     n_cells: int,
     duration_s: float,
@@ -147,7 +134,7 @@ def random_rates(
     m = mean_rate_hz * jnp.exp(cell_spread * g - 0.5 * cell_spread**2)
     if modulation > 0 and n_bins > 1:
         a = jnp.float32(math.exp(-bin_s / timescale_s))
-        x = _ou_unit(k_time, n_cells, n_bins, a)
+        x = ou_unit(k_time, n_cells, n_bins, a)
         rates = m[:, None] * jnp.exp(modulation * x - 0.5 * modulation**2)
     else:
         rates = jnp.broadcast_to(m[:, None], (n_cells, n_bins))
