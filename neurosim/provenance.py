@@ -34,14 +34,17 @@ def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
         extra: more distribution names to look up (e.g. ``("brian2",)``).
 
     Returns:
-        ``{name: version}``; a package that is not installed maps to ``"not installed"``.
+        ``{name: version}``; a package imported from a source tree without being installed maps
+        to ``"<__version__> (source tree)"``, one that is absent to ``"not installed"``.
     """
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in _PACKAGES + tuple(extra):
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
+            mod = sys.modules.get(name)  # imported from a source tree (PYTHONPATH), not installed
+            version = getattr(mod, "__version__", None)
+            out[name] = f"{version} (source tree)" if version else "not installed"
     return out
 
 
