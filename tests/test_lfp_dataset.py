@@ -54,6 +54,14 @@ def test_label_rate_is_the_mua_rate(files):
     np.testing.assert_array_equal(cells, [149, 150, 151, 449, 450, 451])
 
 
+def test_one_default_for_the_recorded_cells():
+    # the dataset takes the LFP model's defaults; 6 cells is the documented count (docs/lfp.md)
+    from neurosim.observe.lfp import LFPConfig
+
+    assert LFPConfig().mua_cells == LFPDatasetConfig().mua_cells == 6
+    assert LFPDatasetConfig().lfp_config() == LFPConfig()
+
+
 def test_proxy_is_the_mazzoni_sum_of_the_ring_currents(files):
     from neurosim.ring import ring_params, simulate_ring
 

@@ -66,15 +66,16 @@ class LFPDatasetConfig:
     sample_rate_hz: float = 1000.0
     warmup_ms: float = 200.0
     segment_s: float = 30.0
-    electrode_position: float = 150.0
-    space_constant: float = 20.0
-    ampa_delay_ms: float = 6.0
-    gaba_weight: float = 1.65
-    noise_sd: float = 0.3
-    noise_exponent: float = 1.0
-    line_noise_sd: float = 0.0
-    line_frequency_hz: float = 50.0
-    mua_cells: int = 6
+    # the LFP forward model's defaults are LFPConfig's, defined there only
+    electrode_position: float = LFPConfig.electrode_position
+    space_constant: float = LFPConfig.space_constant
+    ampa_delay_ms: float = LFPConfig.ampa_delay_ms
+    gaba_weight: float = LFPConfig.gaba_weight
+    noise_sd: float = LFPConfig.noise_sd
+    noise_exponent: float = LFPConfig.noise_exponent
+    line_noise_sd: float = LFPConfig.line_noise_sd
+    line_frequency_hz: float = LFPConfig.line_frequency_hz
+    mua_cells: int = LFPConfig.mua_cells
     seed: int = 0
 
     def ring(self):

@@ -47,7 +47,9 @@ class LFPConfig:
         noise_exponent: β of the 1/f^β background spectrum.
         line_noise_sd: standard deviation of the mains hum (units of the proxy's sd); 0 = none.
         line_frequency_hz: mains frequency.
-        mua_cells: k, the number of cells nearest the electrode in the spike label.
+        mua_cells: k, the number of cells nearest the electrode in the spike label (default 6:
+            the E and I cells at positions 149–151 for the default electrode at 150; about 7 %
+            positive samples in the ring's ``fig1`` synaptic variant, docs/lfp.md).
     """
 
     sample_rate_hz: float = 1000.0
@@ -60,7 +62,7 @@ class LFPConfig:
     noise_exponent: float = 1.0
     line_noise_sd: float = 0.0
     line_frequency_hz: float = 50.0
-    mua_cells: int = 4
+    mua_cells: int = 6
 
     def __post_init__(self):
         for name in ("sample_rate_hz", "space_constant", "line_frequency_hz"):
