@@ -104,6 +104,9 @@ class ChunkedH5Writer:
         resume: resume a matching partial file (default) or always start anew.
         identity_exclude: attribute names that do not change the data (e.g. a chunk size): a
             partial file that differs from ``attrs`` only in these is resumed.
+        chunks: HDF5 chunk shape of some arrays (``None``: contiguous). By default an array of
+            several dimensions is chunked one row at a time (rows are trials or segments), a
+            1-D array is contiguous; a per-sample array ``(T, few)`` wants ``None`` instead.
 
     Use :meth:`rows_done` to know where to continue, :meth:`write` to add rows (flushed at
     once), :attr:`state` for generator state that must survive an interruption (a JSON-able
@@ -119,6 +122,7 @@ class ChunkedH5Writer:
         resume: bool = True,
         extra_arrays: dict[str, np.ndarray] | None = None,
         identity_exclude: tuple[str, ...] = (),
+        chunks: dict[str, tuple[int, ...] | None] | None = None,
     ):
         self.out = Path(out)
         self.partial = self.out.with_name(self.out.name + PARTIAL_SUFFIX)
@@ -160,8 +164,11 @@ class ChunkedH5Writer:
             self.f.attrs["_partial_key"] = self._key
             self.f.attrs["_state"] = "{}"
             for name, (shape, dtype) in arrays.items():
-                chunks = (1,) + tuple(shape[1:]) if len(shape) > 1 and shape[0] > 0 else None
-                self.f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks)
+                if chunks and name in chunks:
+                    chunk = chunks[name]
+                else:
+                    chunk = (1,) + tuple(shape[1:]) if len(shape) > 1 and shape[0] > 0 else None
+                self.f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunk)
                 self.f[name].attrs["_rows_done"] = 0
             for name, value in (extra_arrays or {}).items():
                 self.f.create_dataset(name, data=value)
