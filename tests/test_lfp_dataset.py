@@ -62,7 +62,7 @@ def test_one_default_for_the_recorded_cells():
     assert LFPDatasetConfig().lfp_config() == LFPConfig()
 
 
-def test_proxy_is_the_mazzoni_sum_of_the_ring_currents(files):
+def test_proxy_and_mua_current_are_the_ring_currents(files):
     from neurosim.ring import ring_params, simulate_ring
 
     arrays, attrs = read_h5(files / "l.h5")
@@ -76,6 +76,11 @@ def test_proxy_is_the_mazzoni_sum_of_the_ring_currents(files):
         currents_every_ms=1.0,
         currents_mode="mean",
     )
+    # the recorded cells' own input: their I_E and I_I, summed (cells index all 600, E and I)
+    cells = arrays["mua_cells"]
+    i_e, i_i = res.i_e[0, 200:], res.i_i[0, 200:]  # segment 1, all 600 cells
+    want = np.stack([i_e[:, cells].sum(1), i_i[:, cells].sum(1)], axis=1)
+    np.testing.assert_allclose(arrays["mua_current"][1000:], want, rtol=1e-5, atol=1e-6)
     i_e, i_i = res.i_e[0, 200:, :300], res.i_i[0, 200:, :300]  # segment 1, E cells
     w = distance_weights(np.arange(300), 150.0, 300, cfg.space_constant)
     raw = lfp_proxy(i_e, i_i, w, delay_samples=6, alpha=1.65)
@@ -84,6 +89,34 @@ def test_proxy_is_the_mazzoni_sum_of_the_ring_currents(files):
     np.testing.assert_array_equal(arrays["segment"], np.repeat([0, 1], 1000))
     # the ring fired at physiological rates (synaptic variant, fig1)
     assert 0.0 < attrs["rate_I_hz"] < attrs["rate_E_hz"] < 40.0
+
+
+def test_mua_current_is_the_labelled_cells_drive(files):
+    arrays, attrs = read_h5(files / "l.h5", ("mua_current", "spike"))
+    cur = arrays["mua_current"]
+    assert cur.shape == (2000, 2) and cur.dtype == np.float32
+    assert (cur >= 0).all() and (cur[:, 0] > 0).all()  # I_E ≥ 0, I_I ≥ 0; kicks never stop
+    assert "mua_current" in attrs["units"]
+    # the recorded cells fire when driven: more excitatory input in samples labelled 1
+    spike = arrays["spike"].astype(bool)
+    assert cur[spike, 0].mean() > cur[~spike, 0].mean()
+    np.testing.assert_array_equal(lfp_ds.load_mua_current(files / "l.h5"), cur)
+
+
+def test_a_file_without_mua_current_says_so(tmp_path, files):
+    import h5py
+
+    old = tmp_path / "old.h5"
+    with h5py.File(files / "l.h5", "r") as src, h5py.File(old, "w") as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+        src.copy("lfp", dst)
+    with pytest.raises(KeyError, match="older neurosim"):
+        lfp_ds.load_mua_current(old)
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.attrs["dataset"] = "calcium"
+    with pytest.raises(ValueError, match="not 'lfp'"):
+        lfp_ds.load_mua_current(tmp_path / "other.h5")
 
 
 def test_resume_after_interruption(tmp_path, monkeypatch, files):
@@ -108,6 +141,7 @@ def test_resume_after_interruption(tmp_path, monkeypatch, files):
     b, _ = read_h5(files / "l.h5")
     np.testing.assert_array_equal(a["lfp"], b["lfp"])
     np.testing.assert_array_equal(a["spike"], b["spike"])
+    np.testing.assert_array_equal(a["mua_current"], b["mua_current"])
 
 
 def test_bad_lfp_arguments(tmp_path, capsys, files):

@@ -13,7 +13,9 @@ segment (docs/lfp.md says what that means for joined recordings). The same seed 
 same recording, and an interrupted run resumes at the next segment.
 
 Formats: ``FILE.csv`` with columns ``time`` (s), ``lfp``, ``spike`` (the layout the public
-LFP→spike BiLSTM notebook read), or ``FILE.h5`` with the same arrays, the noise-free proxy, every
+LFP→spike BiLSTM notebook read), or ``FILE.h5`` with the same arrays, the noise-free proxy, the
+recorded cells' own summed synaptic input (``mua_current``: I_E, I_I per sample, the input that the
+LFP cannot isolate, for a ceiling on what an LFP model can reach; :func:`load_mua_current`), every
 spike of the network (``spike_times_s``, ``spike_cells`` per segment), the recorded cells, the
 weights, and every parameter.
 """
@@ -141,7 +143,11 @@ class LFPDatasetConfig:
 
 
 def _segment(cfg: LFPDatasetConfig, index: int, n: int, key):
-    """Simulate one segment: ring trial ``index`` (after its warm-up) → LFP recording + spikes."""
+    """Simulate one segment: ring trial ``index`` (after its warm-up) → LFP recording + spikes.
+
+    Returns ``(recording, spike times (s, from the segment's start), their cells, per-cell rates
+    (Hz), mua_current)``, the last ``(n, 2)``: I_E and I_I summed over the recorded cells.
+    """
     from ..ring import ring_synaptic_currents
 
     p = cfg.ring()
@@ -172,7 +178,15 @@ def _segment(cfg: LFPDatasetConfig, index: int, n: int, key):
         pyramidal=np.asarray(sc.cell_types) == 0,
     )
     rates = np.bincount(cells, minlength=n_cells) / (n * cfg.sample_ms / 1000.0)
-    return rec, t, cells, rates
+    # the recorded cells' own synaptic input (indices into all 2n cells, E and I)
+    mua_current = np.stack(
+        [
+            np.asarray(i_e, np.float64)[:, rec.mua_cells].sum(axis=1),
+            np.asarray(i_i, np.float64)[:, rec.mua_cells].sum(axis=1),
+        ],
+        axis=1,
+    )
+    return rec, t, cells, rates, mua_current
 
 
 def _attrs(cfg: LFPDatasetConfig) -> dict:
@@ -188,6 +202,9 @@ def _attrs(cfg: LFPDatasetConfig) -> dict:
             "lfp": "proxy z-scored per segment + noise (a.u.)",
             "spike": "1 if a recorded cell fired in the sample",
             "spike_times_s": "s",
+            "mua_current": "V_T/ms (dV/dt of the ring's dimensionless voltage, threshold V_T = 1): "
+            "columns I_E, I_I, the excitatory and inhibitory synaptic currents averaged over the "
+            "sample and summed over the mua_cells (the label's cells' own input, not in the LFP)",
         },
     }
 
@@ -203,10 +220,12 @@ def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> tuple[
         "lfp": ((T,), np.float32),
         "spike": ((T,), np.uint8),
         "proxy": ((T,), np.float32),
+        "mua_current": ((T, 2), np.float32),
         "segment": ((T,), np.uint16),
         "rates_hz": ((len(segs), 2 * int(cfg.ring().n_per_type)), np.float32),
     }
-    with ChunkedH5Writer(path, arrays, _attrs(cfg)) as w:
+    # mua_current is per sample like lfp: contiguous, not one 8-byte chunk per sample
+    with ChunkedH5Writer(path, arrays, _attrs(cfg), chunks={"mua_current": None}) as w:
         for name, dt in (("spike_times_s", np.float64), ("spike_cells", np.int16)):
             if name not in w.f:
                 w.f.create_dataset(name, shape=(len(segs),), dtype=h5py.vlen_dtype(dt))
@@ -223,7 +242,7 @@ def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> tuple[
         for index, (first, n) in enumerate(segs):
             if index < done:
                 continue
-            rec, t, cells, rates = _segment(cfg, index, n, key)
+            rec, t, cells, rates, mua_current = _segment(cfg, index, n, key)
             w.f["spike_times_s"][index] = t + first / cfg.sample_rate_hz
             w.f["spike_cells"][index] = cells.astype(np.int16)
             if "mua_cells" not in w.f:
@@ -236,6 +255,7 @@ def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> tuple[
                     "lfp": rec.lfp.astype(np.float32),
                     "spike": rec.spike,
                     "proxy": rec.proxy.astype(np.float32),
+                    "mua_current": mua_current.astype(np.float32),
                     "segment": np.full(n, index, np.uint16),
                 },
             )
@@ -337,6 +357,33 @@ def load_lfp_csv(path: str | os.PathLike):
     if not np.isin(spike, (0, 1)).all():
         raise ValueError(f"{str(path)!r}: column 'spike' must be 0 or 1")
     return df["time"].to_numpy(), df["lfp"].to_numpy(), spike.astype(np.uint8)
+
+
+def load_mua_current(path: str | os.PathLike) -> np.ndarray:
+    """The ``(T, 2)`` float32 ``mua_current`` of an LFP HDF5 file: I_E and I_I of the recorded cells.
+
+    Per sample, the excitatory and inhibitory synaptic currents of the ``mua_cells`` (averaged
+    over the sample, summed over the cells): the input that drives the label, which the LFP sees
+    only blurred by every other cell. The lfp-spike task's ceiling model reads it.
+
+    Raises:
+        FileNotFoundError; ValueError: not an LFP dataset; KeyError: a file made before the array
+        was added (make it again with the same command).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"LFP file {str(path)!r} does not exist")
+    with h5py.File(path, "r") as f:
+        kind = f.attrs.get("dataset")
+        if kind != NAME:
+            raise ValueError(f"{str(path)!r} is a {kind!r} dataset, not {NAME!r}")
+        if "mua_current" not in f:
+            raise KeyError(
+                f"{str(path)!r} has no 'mua_current' (the recorded cells' synaptic input): it was "
+                "made by an older neurosim; run `neurosim generate lfp` again with the same "
+                "parameters to get it"
+            )
+        return np.asarray(f["mua_current"][()], np.float32)
 
 
 def plot_lfp(path, out_png, seconds: float = 2.0):
@@ -492,6 +539,7 @@ __all__ = [
     "LFPDatasetConfig",
     "generate_lfp",
     "load_lfp_csv",
+    "load_mua_current",
     "plot_lfp",
     "summary_lines",
     "write_lfp_csv",
