@@ -34,6 +34,8 @@ def _cmd_tasks(args) -> int:
     from .tasks import all_tasks, get
 
     if args.name:
+        from .models import model_names
+
         task = get(args.name)
         defaults = config_to_dict(task.Config())
         if args.json:
@@ -44,6 +46,8 @@ def _cmd_tasks(args) -> int:
                         "description": task.description,
                         "dataset": task.dataset,
                         "config": defaults,
+                        "presets": task.presets,
+                        "models": model_names(),
                     },
                     indent=2,
                 )
@@ -52,9 +56,20 @@ def _cmd_tasks(args) -> int:
         print(f"{task.name}: {task.description}")
         print(f"data: a {task.dataset!r} dataset (neurosim generate {task.dataset} --help)")
         print(f"monitor: {task.monitor[0]} ({task.monitor[1]})")
-        print("config keys (--config KEY=VALUE) and defaults:")
-        width = max(len(k) for k in defaults)
+        print("presets (--config NAME [KEY=VALUE ...]):")
+        for name, over in task.presets.items():
+            shown = " ".join(f"{k}={json.dumps(v)}" for k, v in over.items()) or "the defaults"
+            print(f"  {name:<6}  {shown}")
+        flat = {}
         for k, v in defaults.items():
+            if k == "model":
+                flat["model"] = v["name"]
+                flat.update({f"model.{mk}": mv for mk, mv in v.items() if mk != "name"})
+            else:
+                flat[k] = v
+        print(f"config keys (--config KEY=VALUE) and defaults (model= one of {model_names()}):")
+        width = max(len(k) for k in flat)
+        for k, v in flat.items():
             print(f"  {k:<{width}}  {json.dumps(v)}")
         return 0
     tasks = all_tasks()
@@ -73,12 +88,12 @@ def _cmd_tasks(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .config import parse_overrides
+    from .config import parse_config_args
     from .tasks import get
     from .train import train_and_evaluate
 
     task = get(args.task)
-    overrides = parse_overrides(args.config)
+    preset, overrides = parse_config_args(args.config)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.seed is not None:
@@ -91,6 +106,7 @@ def _cmd_train(args) -> int:
         resume=args.resume,
         progress=not (args.no_progress or args.quiet),
         log=None if args.quiet else print,
+        preset=preset,
     )
     if not args.quiet:
         print(
@@ -118,6 +134,9 @@ def _cmd_evaluate(args) -> int:
         which, epoch = out["checkpoint"]
         print(f"{out['run']} ({which} checkpoint, epoch {epoch}) on {out['data']}:")
         _print_metrics(out["metrics"], out["units"])
+        if out.get("baselines"):
+            print("baselines on the same examples:")
+            _print_metrics(out["baselines"], out["units"])
     return 0
 
 
@@ -214,9 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         metavar="KEY=VALUE",
-        help="config changes: KEY=VALUE pairs (values are JSON: 3, 1e-3, true, "
-        "[4,8]), a JSON object, or a .json file; `neurolearn tasks TASK` lists the "
-        "keys and defaults",
+        help="a preset (seed: the notebook's model and training; best: this package's; "
+        "small: seconds, for the quickstart) and/or config changes: KEY=VALUE pairs "
+        "(values are JSON: 3, 1e-3, true, [4,8]; model=lstm switches the model family, "
+        "model.hidden=[64] changes one of its settings), a JSON object, or a .json file; "
+        "`neurolearn tasks TASK` lists the presets, keys and defaults",
     )
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides --config)")
     p.add_argument("--seed", type=_nonneg_int, help="random seed (overrides --config; default 0)")
@@ -225,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the run in RUN_DIR from its latest checkpoint (only epochs, "
         "patience and other run-length settings may change; epochs not with a cosine "
-        "schedule); run.json records each resume",
+        "schedule; the result is bit-identical to an uninterrupted run unless "
+        "steps_per_call, eval_batch_size or device_budget_mb change); run.json records each "
+        "resume",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument(
@@ -236,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "evaluate",
         help="metrics of a trained run on a dataset file",
-        description="Reload RUN_DIR's model and report its metrics on FILE: the validation "
-        "split (made exactly as in training) and the test arrays, normalised with the run's "
-        "saved normalisation. FILE must be the kind of dataset the run's task uses.",
+        description="Reload RUN_DIR's model and report its metrics on FILE, beside the "
+        "task's baselines on the same examples. On the training file (same sha256): the "
+        "validation split (made exactly as in training) and the test arrays; on any other "
+        "file: all of it. Inputs are normalised with the run's saved normalisation. FILE must "
+        "be the kind of dataset the run's task uses.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by `neurolearn train`")
     p.add_argument("--data", required=True, metavar="FILE", help="dataset file")

@@ -2,8 +2,12 @@
 
 Every task's config is a dataclass extending :class:`TrainConfig` (the engine's settings:
 optimiser, schedule, epochs, early stopping, seed, batching). Defaults reproduce the task's
-documented experiment. ``--config`` takes a JSON file, a JSON object, or ``key=value`` pairs
-(values parsed as JSON, else as text): ``--config learning_rate=3e-4 channels=[4,8,16]``.
+documented experiment. ``--config`` takes a named preset of the task (``seed``, ``best``,
+``small``), a JSON file, a JSON object, or ``key=value`` pairs (values parsed as JSON, else as
+text), later ones winning: ``--config small learning_rate=3e-4 model.channels=[4,8,16]``.
+
+The model is a config choice: ``model`` holds a model config (:mod:`neurolearn.models`),
+``model=lstm`` switches the family, ``model.KEY=VALUE`` changes one of its settings.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .models.cnn import CNNConfig
+
 __all__ = [
     "TrainConfig",
     "parse_overrides",
+    "parse_config_args",
     "make_config",
     "config_to_dict",
     "config_diff",
@@ -50,6 +57,10 @@ class TrainConfig:
         patience: stop after this many epochs without improvement of the monitored metric
             (None: never stop early).
         min_delta: smallest change that counts as an improvement.
+        model: the model family and its settings (a config of :mod:`neurolearn.models`).
+        l2: L2 penalty ``l2 · Σ w²`` over the parameters whose path matches ``l2_params``.
+        l2_params: regular expression over parameter paths (``convs/0/kernel``, ...;
+            ``re.search``); ``""`` matches every parameter.
         monitor: metric for early stopping and the best checkpoint (None: the task's).
         monitor_mode: ``"min"`` or ``"max"`` (None: the task's for its own metric; otherwise
             "max" for accuracies, AUCs, F1, R², explained variance and correlations, else
@@ -60,6 +71,11 @@ class TrainConfig:
         steps_per_call: training steps per compiled call (``lax.scan``); larger means less
             Python overhead, a coarser progress bar.
         device_budget_mb: most MB of training data to place on the device (None: automatic).
+
+    ``eval_batch_size``, ``steps_per_call`` and ``device_budget_mb`` may change on ``--resume``
+    (they decide how the same steps are run, not which), but they change the compiled program:
+    a resumed run is bit-identical to an uninterrupted one only when they are unchanged
+    (otherwise it agrees up to floating-point rounding).
         checkpoint_every: epochs between "latest" checkpoints (the best is saved when it
             improves).
     """
@@ -75,6 +91,9 @@ class TrainConfig:
     decay_rate: float = 0.1
     decay_epochs: float = 10.0
     clip_norm: float | None = None
+    model: Any = CNNConfig()
+    l2: float = 0.0
+    l2_params: str = ""
     patience: int | None = None
     min_delta: float = 0.0
     monitor: str | None = None
@@ -116,6 +135,16 @@ class TrainConfig:
             )
         if self.decay_epochs <= 0 or self.decay_rate <= 0:
             raise ValueError("config decay_epochs and decay_rate must be > 0")
+        if not (self.l2 >= 0 and math.isfinite(self.l2)):
+            raise ValueError(f"config l2 must be >= 0, got {self.l2}")
+        import re
+
+        try:
+            re.compile(self.l2_params)
+        except re.error as e:
+            raise ValueError(
+                f"config l2_params {self.l2_params!r} is not a regular expression: {e}"
+            ) from None
 
 
 # Settings that may differ when a run is resumed: how long it trains (epochs; patience and
@@ -140,10 +169,16 @@ EPOCH_DEPENDENT_SCHEDULES = ("cosine", "warmup_cosine")
 
 
 def config_to_dict(cfg) -> dict[str, Any]:
-    return {
-        f.name: (list(v) if isinstance(v := getattr(cfg, f.name), tuple) else v)
-        for f in dataclasses.fields(cfg)
-    }
+    """The config as JSON-able values (tuples as lists, the model as ``{"name": ...}``)."""
+    from .models.registry import model_to_dict
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if f.name == "model" and dataclasses.is_dataclass(v):
+            v = model_to_dict(v)
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
 
 
 def _coerce(name: str, value: Any, tp: Any) -> Any:
@@ -188,6 +223,20 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     return value
 
 
+def parse_config_args(items: list[str] | None) -> tuple[str | None, dict[str, Any]]:
+    """``--config`` arguments → ``(preset, overrides)``: at most one bare word names a preset
+    (``seed``, ``best``, ``small``); the rest as :func:`parse_overrides`."""
+    presets = [
+        t.strip()
+        for t in items or []
+        if t.strip() and "=" not in t and not t.strip().startswith("{") and not t.endswith(".json")
+    ]
+    if len(presets) > 1:
+        raise ValueError(f"--config names more than one preset: {presets}; give one")
+    rest = [t for t in items or [] if t.strip() not in presets]
+    return (presets[0] if presets else None), parse_overrides(rest)
+
+
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     """``--config`` arguments → a dict: JSON files, JSON objects and ``key=value`` pairs, later
     ones winning."""
@@ -219,31 +268,70 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             out.update(obj)
         else:
             raise ValueError(
-                f"--config {item!r}: expected KEY=VALUE, a JSON object or a .json file"
+                f"--config {item!r}: expected a preset name, KEY=VALUE, a JSON object or a "
+                ".json file"
             )
     return out
 
 
+def _nest(source: dict[str, Any]) -> dict[str, Any]:
+    """``{"model.hidden": 8}`` → ``{"model": {"hidden": 8}}`` (merged with a ``model`` entry)."""
+    out: dict[str, Any] = {}
+    for k, v in source.items():
+        head, dot, rest = k.partition(".")
+        if not dot:
+            if isinstance(out.get(k), dict) and isinstance(v, dict):
+                out[k] = {**out[k], **v}
+            elif isinstance(out.get(k), dict) and isinstance(v, str):
+                out[k] = {"name": v, **out[k]}
+            else:
+                out[k] = v
+            continue
+        cur = out.get(head)
+        if isinstance(cur, str):
+            cur = {"name": cur}
+        elif not isinstance(cur, dict):
+            cur = {}
+        out[head] = {**cur, rest: v}
+    return out
+
+
 def make_config(
-    config_cls: type, overrides: dict[str, Any] | None = None, *, base: dict[str, Any] | None = None
+    config_cls: type,
+    overrides: dict[str, Any] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+    prefix: str = "",
 ):
     """Build a config from defaults, then ``base`` (e.g. a saved run), then ``overrides``.
+
+    Keys may be dotted (``model.hidden``) to change one field of a nested config.
 
     Raises:
         ValueError: an unknown key (the message lists the valid ones) or a bad value.
     """
     hints = typing.get_type_hints(config_cls)
-    names = [f.name for f in dataclasses.fields(config_cls)]
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    names = list(fields)
     values: dict[str, Any] = {}
     for source in (base or {}, overrides or {}):
+        source = _nest(source)
         unknown = sorted(set(source) - set(names))
         if unknown:
             raise ValueError(
-                f"unknown config key(s) {unknown} for {config_cls.__name__}; valid keys: "
-                f"{', '.join(names)}"
+                f"unknown config key(s) {[prefix + k for k in unknown]} for "
+                f"{config_cls.__name__}; valid keys: {', '.join(prefix + n for n in names)}"
             )
         for k, v in source.items():
-            values[k] = _coerce(k, v, hints[k])
+            if k == "model" and not prefix:
+                from .models.registry import model_config
+
+                f = fields["model"]
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                current = values.get("model", default)
+                values[k] = model_config(v, current=current)
+            else:
+                values[k] = _coerce(prefix + k, v, hints[k])
     return config_cls(**values)
 
 

@@ -34,7 +34,9 @@ def test_tasks_lists_hh_voltage(capsys):
     out = capsys.readouterr().out
     assert "channels" in out and "[2, 6, 16]" in out and "learning_rate" in out
     assert main(["tasks", "hh-voltage", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["config"]["kernels"] == [11, 5, 1]
+    d = json.loads(capsys.readouterr().out)
+    assert d["config"]["model"]["kernels"] == [11, 5, 1]
+    assert {"seed", "best", "small"} <= set(d["presets"])
     assert main(["tasks", "nope"]) == 2
 
 
@@ -154,11 +156,14 @@ def test_train_evaluate_predict(cli_run, tmp_path, capsys):
     [
         (["--config", "chanels=[4]"], "unknown config key(s) ['chanels']"),
         (["--config", "learning_rate=-1"], "learning_rate must be > 0"),
-        (["--config", "causal=maybe"], "causal must be true or false"),
+        (["--config", "model.causal=maybe"], "model.causal must be true or false"),
+        (["--config", "model=gru"], "unknown model 'gru'; known models: "),
+        (["--config", "model.hidden=[8]"], "unknown config key(s) ['model.hidden']"),
+        (["--config", "huge"], "no config preset 'huge'; its presets: seed, best, small"),
         (["--config", "n_val=oops"], "n_val must be an integer"),
-        (["--config", "kernels=[11,5]"], "must be non-empty lists of the same length"),
+        (["--config", "model.kernels=[11,5]"], "must be non-empty lists of the same length"),
         (["--config", "window=9", "n_val=30"], "shorter than the model's receptive field of 15"),
-        ([], "config n_val=500 leaves no training traces"),
+        (["--config", "n_val=500"], "config n_val=500 leaves no training traces"),
     ],
 )
 def test_train_config_errors(cli_run, tmp_path, capsys, extra, message):

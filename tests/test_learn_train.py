@@ -16,9 +16,11 @@ import pytest
 from neurolearn import metrics as M
 from neurolearn.checkpoints import Checkpoints, flatten_tree
 from neurolearn.config import TrainConfig
-from neurolearn.data import ArraySource, ArraySpec, Normalisation, Standardizer, split_last
+from neurolearn.data import ArraySpec, Normalisation, split_last
+from neurolearn.data.prepare import Examples
+from neurolearn.models import CNNConfig
 from neurolearn.predict import predict_file
-from neurolearn.tasks import Prepared, Task, register
+from neurolearn.tasks import Task, register
 from neurolearn.testing import write_toy_hh_voltage
 from neurolearn.train import NonFiniteLossError, evaluate_run, load_run, train_and_evaluate
 from neurosim.spikefinder import read_table, write_table
@@ -323,7 +325,7 @@ def test_existing_folder_incompatible_resume_and_other_data_change_nothing(train
     with pytest.raises(ValueError, match=r"cannot resume .*channels"):
         train_and_evaluate(
             "hh-voltage",
-            {"channels": [4, 6, 16], "epochs": 20},
+            {"model.channels": [4, 6, 16], "epochs": 20},
             data=toy,
             workdir=run,
             resume=True,
@@ -353,7 +355,7 @@ def test_checkpoint_from_an_incompatible_config_is_refused(trained, toy, tmp_pat
     copy = tmp_path / "edited"
     shutil.copytree(run, copy)
     cfg = json.loads((copy / "config.json").read_text())
-    cfg["channels"] = [4, 6, 16]
+    cfg["model"]["channels"] = [4, 6, 16]
     (copy / "config.json").write_text(json.dumps(cfg))
     before = snapshot(copy)
     with pytest.raises(
@@ -374,10 +376,10 @@ def test_checkpoint_saved_under_another_config_with_the_same_shapes_is_refused(
     copy = tmp_path / "edited"
     shutil.copytree(run, copy)
     cfg = json.loads((copy / "config.json").read_text())
-    cfg["causal"] = True  # same parameter shapes, another model
+    cfg["model"]["causal"] = True  # same parameter shapes, another model
     (copy / "config.json").write_text(json.dumps(cfg))
     before = snapshot(copy)
-    msg = r"was saved with another config than .*config.json.*causal: false in the checkpoint"
+    msg = r"was saved with another config than .*config.json.*model: .*\"causal\": false.* in the checkpoint"
     with pytest.raises(ValueError, match=msg):
         evaluate_run(copy, toy)
     with pytest.raises(ValueError, match=msg):
@@ -436,6 +438,7 @@ class DetectConfig(TrainConfig):
     batch_size: int = 32
     learning_rate: float = 3e-2
     n_val: int = 60
+    model: object = CNNConfig(channels=(4,), kernels=(9,))
 
 
 class ToyDetectTask(Task):
@@ -454,22 +457,17 @@ class ToyDetectTask(Task):
             "y": ArraySpec(1, kind="iuf", binary=True, rows_as="X"),
         }
 
-    def prepare(self, data, cfg, *, key, normalisation=None):
-        x, y = data["X"], data["y"]
-        split = split_last(len(x), cfg.n_val)
-        if normalisation is None:
-            normalisation = Normalisation(Standardizer.fit(x[split.train]), None, "train")
-        xn = normalisation.apply_x(x)
-        src = {
-            n: ArraySource({"x": xn[i], "y": y[i].astype(np.float32)})
-            for n, i in (("train", split.train), ("val", split.val))
-        }
-        return Prepared(src, normalisation, split.summary(), balance=y[split.train])
+    def examples(self, data, cfg):
+        return Examples({"x": data["X"], "y": data["y"].astype(np.float32)}), None
 
-    def build_model(self, cfg, *, rngs):
-        from neurolearn.models import ConvNet1D
+    def split(self, ex, cfg, *, key):
+        return split_last(len(ex), cfg.n_val)
 
-        return ConvNet1D(1, 1, channels=(4,), kernels=(9,), rngs=rngs)
+    def balance_labels(self, ex, cfg):
+        return ex.arrays["y"]
+
+    def out_features(self, ex, cfg):
+        return 1
 
     def forward(self, model, x, cfg, *, train, rngs=None):
         return model(x).max(axis=(1, 2))  # a logit per trace

@@ -1,3 +1,14 @@
-"""Models (Flax NNX): one concept per module."""
+"""Models (Flax NNX): one family per module, each with its config dataclass, selected by name
+from a task's config through the registry (:mod:`neurolearn.models.registry`)."""
 
+from . import cnn as _cnn
+from .cnn import CNNConfig as CNNConfig
 from .cnn import ConvNet1D as ConvNet1D
+from .registry import build as build
+from .registry import describe_model as describe_model
+from .registry import model_config as model_config
+from .registry import model_names as model_names
+from .registry import model_to_dict as model_to_dict
+from .registry import register_model as register_model
+
+register_model("cnn", CNNConfig, _cnn.build)

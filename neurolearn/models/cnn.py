@@ -10,12 +10,39 @@ the future per layer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["ConvNet1D"]
+__all__ = ["CNNConfig", "ConvNet1D", "build"]
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Settings of :class:`ConvNet1D` (defaults: the hh-voltage seed's 219-parameter model).
+
+    Attributes:
+        channels: output channels of each Conv1D layer.
+        kernels: kernel sizes (steps) of each Conv1D layer.
+        causal: left padding only (no look-ahead) instead of 'same'.
+    """
+
+    channels: tuple[int, ...] = (2, 6, 16)
+    kernels: tuple[int, ...] = (11, 5, 1)
+    causal: bool = False
+
+    def __post_init__(self):
+        if len(self.channels) != len(self.kernels) or not self.channels:
+            raise ValueError(
+                f"config model.channels {list(self.channels)} and model.kernels "
+                f"{list(self.kernels)} must be non-empty lists of the same length"
+            )
+        if any(k < 1 for k in self.kernels) or any(c < 1 for c in self.channels):
+            raise ValueError(
+                f"config model.channels and model.kernels must be >= 1, got "
+                f"{list(self.channels)} and {list(self.kernels)}"
+            )
 
 
 class ConvNet1D(nnx.Module):
@@ -69,14 +96,21 @@ class ConvNet1D(nnx.Module):
         """Input steps that influence one output step: ``1 + Σ(k − 1)``."""
         return 1 + sum(k - 1 for k in self.kernels)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, *, train: bool = False, rngs=None) -> jax.Array:
+        """``(batch, steps, in_channels) -> (batch, steps, out_channels)`` (``train`` and
+        ``rngs`` are accepted for the common model signature; nothing here is random)."""
         for conv in self.convs:
             x = nnx.relu(conv(x))
         return self.readout(x)
 
-    def conv_l2(self) -> jax.Array:
-        """Σ of squared convolution kernels and biases (Keras ``l2`` on both, not the read-out)."""
-        total = jnp.zeros((), jnp.float32)
-        for conv in self.convs:
-            total = total + jnp.sum(conv.kernel[...] ** 2) + jnp.sum(conv.bias[...] ** 2)
-        return total
+
+def build(cfg: CNNConfig, *, in_features: int, out_features: int, rngs: nnx.Rngs) -> ConvNet1D:
+    """The :class:`ConvNet1D` of ``cfg`` (model registry entry ``cnn``)."""
+    return ConvNet1D(
+        in_features,
+        out_features,
+        channels=cfg.channels,
+        kernels=cfg.kernels,
+        causal=cfg.causal,
+        rngs=rngs,
+    )

@@ -19,16 +19,19 @@ the seed did); the L2 penalty then acts on weights in normalised units.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .. import metrics as M
 from ..config import TrainConfig
-from ..data.normalise import Normalisation, Standardizer
+from ..data.prepare import Examples
 from ..data.readers import ArraySpec
-from ..data.splits import Split, split_last
-from ..data.windows import ArraySource, WindowSource, window_starts
-from .registry import Prepared, Task, register
+from ..data.splits import split_last
+from ..data.windows import WindowSource, window_starts
+from ..models import describe_model
+from ..models.cnn import CNNConfig
+from .registry import Task, register
 
 __all__ = ["HHVoltageConfig", "HHVoltageTask"]
 
@@ -38,11 +41,13 @@ class HHVoltageConfig(TrainConfig):
     """hh-voltage settings (defaults: the seed's experiment).
 
     Attributes:
-        channels: output channels of each Conv1D layer.
-        kernels: kernel sizes (ms) of each Conv1D layer.
-        causal: left padding only (no look-ahead) instead of 'same'.
-        l2: L2 penalty on convolution kernels and biases (Keras ``l2(0.01)``).
-        n_val: the last ``n_val`` traces validate.
+        model: the model (default: the seed's Conv1D, 2/6/16 channels, kernels 11/5/1, 'same'
+            padding; ``model.causal=true`` pads on the left only).
+        l2, l2_params: Keras ``l2(0.01)`` on the convolution kernels and biases (not the
+            read-out).
+        n_val: the last ``n_val`` traces validate (None: ``val_fraction`` of them).
+        val_fraction: share of the traces that validate when ``n_val`` is None (the seed: 500 of
+            10,000).
         normalise: standardise X and Y with training-split statistics.
         window: train on windows of this many ms cut from the training traces (None: whole
             traces, as the seed). Must be at least the receptive field.
@@ -54,11 +59,11 @@ class HHVoltageConfig(TrainConfig):
     batch_size: int = 100
     learning_rate: float = 1e-3
     eval_batch_size: int = 100
-    channels: tuple[int, ...] = (2, 6, 16)
-    kernels: tuple[int, ...] = (11, 5, 1)
-    causal: bool = False
+    model: Any = CNNConfig()
     l2: float = 0.01
-    n_val: int = 500
+    l2_params: str = "^convs/"
+    n_val: int | None = None
+    val_fraction: float = 0.05
     normalise: bool = True
     window: int | None = None
     window_stride: int | None = None
@@ -66,17 +71,10 @@ class HHVoltageConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if len(self.channels) != len(self.kernels) or not self.channels:
-            raise ValueError(
-                f"config channels {list(self.channels)} and kernels {list(self.kernels)} must "
-                "be non-empty lists of the same length"
-            )
-        if any(k < 1 for k in self.kernels) or any(c < 1 for c in self.channels):
-            raise ValueError("config channels and kernels must be >= 1")
-        if self.l2 < 0:
-            raise ValueError(f"config l2 must be >= 0, got {self.l2}")
-        if self.n_val < 1:
-            raise ValueError(f"config n_val must be >= 1, got {self.n_val}")
+        if self.n_val is not None and self.n_val < 1:
+            raise ValueError(f"config n_val must be >= 1 or null, got {self.n_val}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"config val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.window is not None and self.window < 1:
             raise ValueError(f"config window must be >= 1 or null, got {self.window}")
         if self.window_stride is not None and self.window_stride < 1:
@@ -115,6 +113,15 @@ class HHVoltageTask(Task):
     }
     frame_rate_hz = 1000.0
     predict_key = "X"
+    presets = {
+        # the notebook: Conv1D 2/6/16, kernels 11/5/1, 'same', L2 0.01, Adam 1e-3, batch 100,
+        # 100 epochs, the last 5 % of the traces validate (500 of 10,000)
+        "seed": {},
+        # the same network with causal padding (the prediction at t uses the current up to t)
+        "best": {"model.causal": True},
+        # the quickstart: the seed's model for fewer epochs
+        "small": {"epochs": 40},
+    }
 
     def schema(self, cfg):
         return {
@@ -151,96 +158,74 @@ class HHVoltageTask(Task):
             raise ValueError(f"{ds.source!r} is sampled every {dt} ms; hh-voltage models use 1 ms")
         return ds
 
-    def prepare(self, data, cfg, *, key, normalisation=None):
-        X, Y = data["X"], data["Y"]
-        n, t = X.shape[:2]
-        if cfg.n_val >= n and normalisation is not None:
-            # evaluating a trained model on a file smaller than its validation split: score all
-            split = Split(
-                np.zeros(0, np.int64),
-                np.arange(n),
-                method="all rows",
-                details={"note": f"the file has {n} <= n_val={cfg.n_val} traces"},
-            )
-        elif cfg.n_val >= n:
+    def examples(self, data, cfg):
+        ex = Examples(
+            {"x": data["X"], "y": data["Y"]},
+            x_unit="pA",
+            y_unit="mV",
+            normalise_x=cfg.normalise,
+            normalise_y=cfg.normalise,
+        )
+        test = None
+        if "X_test" in data.arrays:
+            test = Examples({"x": data["X_test"], "y": data["Y_test"]})
+        return ex, test
+
+    def split(self, ex, cfg, *, key):
+        n = len(ex)
+        n_val = cfg.n_val if cfg.n_val is not None else max(1, round(cfg.val_fraction * n))
+        if n_val >= n:
             raise ValueError(
-                f"config n_val={cfg.n_val} leaves no training traces: {data.source!r} has {n} "
-                f"traces; use --config n_val=N with N < {n} (the seed used 500 of 10000)"
+                f"config n_val={n_val} leaves no training traces: the file has {n} traces; use "
+                f"--config n_val=N with N < {n} (the seed used 500 of 10000)"
             )
-        else:
-            split = split_last(n, cfg.n_val)
-        if normalisation is None:
-            if cfg.normalise:
-                normalisation = Normalisation(
-                    Standardizer.fit(X[split.train], unit="pA"),
-                    Standardizer.fit(Y[split.train], unit="mV"),
-                    fitted_on=f"training split: {len(split.train)} traces of {t} ms",
-                )
-            else:
-                normalisation = Normalisation(fitted_on="not normalised (raw pA and mV)")
-        x_train = normalisation.apply_x(X[split.train])
-        y_train = normalisation.apply_y(Y[split.train])
-        if cfg.window is None:
-            train = ArraySource({"x": x_train, "y": y_train})
-        else:
+        return split_last(n, n_val)
+
+    def describe(self, data, ex, test, cfg):
+        x = ex.arrays["x"]
+        return {
+            "trace_ms": int(x.shape[1]),
+            "n_traces": int(len(x)),
+            "n_test_traces": int(len(test)) if test is not None else 0,
+            "test_trace_ms": int(test.arrays["x"].shape[1]) if test is not None else 0,
+            "test_source": (
+                f"X_test/Y_test: {len(test)} traces × {test.arrays['x'].shape[1]} ms, "
+                "predicted whole"
+                if test is not None
+                else None
+            ),
+            "window": cfg.window,
+        }
+
+    def prepare(self, data, cfg, *, key, normalisation=None, whole=False):
+        prepared = super().prepare(data, cfg, key=key, normalisation=normalisation, whole=whole)
+        train = prepared.sources.get("train")
+        if cfg.window is not None and train is not None:
+            x, y = train.arrays["x"], train.arrays["y"]
+            n, t = x.shape[:2]
             if cfg.window > t:
                 raise ValueError(f"config window {cfg.window} is longer than the traces ({t} ms)")
             stride = cfg.window_stride or max(1, cfg.window // 2)
             series, start = window_starts(
-                np.full(len(split.train), t), cfg.window, stride=stride, target="sequence"
+                np.full(n, t), cfg.window, stride=stride, target="sequence"
             )
-            train = WindowSource(
+            prepared.sources["train"] = WindowSource(
                 {
-                    "x": x_train.reshape(-1, 1),
-                    "y": y_train.reshape(-1, 1),
+                    "x": x.reshape(-1, x.shape[-1]),
+                    "y": y.reshape(-1, y.shape[-1]),
                     "starts": (series * t + start).astype(np.int32),
                 },
                 cfg.window,
                 "sequence",
             )
-        sources = {
-            "train": train,
-            "val": ArraySource(
-                {"x": normalisation.apply_x(X[split.val]), "y": normalisation.apply_y(Y[split.val])}
-            ),
-        }
-        if "X_test" in data.arrays:
-            sources["test"] = ArraySource(
-                {
-                    "x": normalisation.apply_x(data["X_test"]),
-                    "y": normalisation.apply_y(data["Y_test"]),
-                }
-            )
-        info = {
-            "trace_ms": int(t),
-            "n_traces": int(n),
-            "n_test_traces": int(len(data["X_test"])) if "X_test" in data.arrays else 0,
-            "test_trace_ms": int(data["X_test"].shape[1]) if "X_test" in data.arrays else 0,
-            "test_source": (
-                f"X_test/Y_test: {len(data['X_test'])} traces × {data['X_test'].shape[1]} ms, "
-                "predicted whole"
-                if "X_test" in data.arrays
-                else None
-            ),
-            "n_train_examples": len(train),
-            "window": cfg.window,
-        }
-        return Prepared(sources, normalisation, split.summary(), None, info)
-
-    def build_model(self, cfg, *, rngs):
-        from ..models.cnn import ConvNet1D
-
-        return ConvNet1D(
-            1, 1, channels=cfg.channels, kernels=cfg.kernels, causal=cfg.causal, rngs=rngs
-        )
+        if train is not None:
+            prepared.info["n_train_examples"] = len(prepared.sources["train"])
+        return prepared
 
     def example_loss(self, outputs, batch, cfg):
         import jax.numpy as jnp
 
         return jnp.mean((outputs - batch["y"]) ** 2, axis=(1, 2))
-
-    def penalty(self, model, cfg):
-        return cfg.l2 * model.conv_l2()
 
     def metrics(self, y_true, y_pred, cfg):
         return {
@@ -273,8 +258,10 @@ class HHVoltageTask(Task):
         if t is None:
             t = int(prepared.info["trace_ms"])
             xt, yt = xt.reshape(-1, t), yt.reshape(-1, t)
-        rf = 1 + sum(k - 1 for k in cfg.kernels)
-        lags = range(0, rf) if cfg.causal else range(-(rf // 2), rf - rf // 2)
+        model = cfg.model
+        rf = 1 + sum(k - 1 for k in getattr(model, "kernels", (15,)))
+        causal = getattr(model, "causal", True)
+        lags = range(0, rf) if causal else range(-(rf // 2), rf - rf // 2)
         rows = min(len(xt), max(1, 2_000_000 // t))  # least squares on ≤ 2M samples
         A = _lagged(xt[:rows], lags).reshape(-1, len(lags) + 1)
         coef, *_ = np.linalg.lstsq(A, yt[:rows].reshape(-1), rcond=None)
@@ -346,9 +333,8 @@ class HHVoltageTask(Task):
             b.set_title(f"zoom {lo}–{hi} ms (shaded above)", fontsize=9, loc="left")
             b.set_ylabel("V (mV)")
             b.set_xlabel("time (ms)")
-        kind = "causal" if cfg.causal else "'same' padding"
         fig.suptitle(
-            f"hh-voltage: Conv1D {list(cfg.channels)} / kernels {list(cfg.kernels)}, {kind}",
+            f"hh-voltage: {describe_model(cfg.model)}",
             fontsize=11,
             x=0.02,
             ha="left",

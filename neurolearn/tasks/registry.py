@@ -1,50 +1,34 @@
 """Tasks: what to learn from which dataset. Each task registers itself; the engine does the rest.
 
 A task is a subclass of :class:`Task` with a typed config (a dataclass extending
-:class:`neurolearn.config.TrainConfig` whose defaults reproduce the documented experiment) and a
-handful of methods: which arrays it needs (``schema``), how to window, split and normalise them
-(``prepare``), the model (``build_model``), its forward pass, per-example loss, metrics and
-figures. :func:`neurolearn.train.train_and_evaluate` runs any task the same way.
+:class:`neurolearn.config.TrainConfig` whose defaults reproduce the seed's experiment), named
+presets (``seed``, ``best``, ``small``) and the few methods that are particular to it: which
+arrays it reads (``schema``), its examples (``examples``: rows or windows, with their groups),
+how to split them (``split``), its loss, metrics and baselines, and its figure. The model is
+a config choice (``config.model``, built through :mod:`neurolearn.models`); shared
+preparation (split → normalisation fitted on training data → sources) is
+:func:`neurolearn.data.prepare.prepare`. :func:`neurolearn.train.train_and_evaluate` runs
+any task the same way.
 
 Add a task = a module ``neurolearn/tasks/NAME.py`` that defines the subclass and calls
-``register(MyTask())`` + one import line at the end of ``neurolearn/tasks/__init__.py``.
+``register(MyTask())`` + one import line in ``neurolearn/tasks/__init__.py``.
 """
 
 from __future__ import annotations
 
 import abc
 import os
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..config import TrainConfig
 from ..data.normalise import Normalisation
+from ..data.prepare import Examples, Prepared, prepare, whole_file_split
 from ..data.readers import ArraySpec, Dataset, read_dataset
+from ..data.splits import Split
 
 __all__ = ["Task", "Prepared", "register", "get", "all_tasks"]
-
-
-@dataclass
-class Prepared:
-    """A dataset made ready for training: sources per split, normalisation, and the record.
-
-    Attributes:
-        sources: ``{"train": ..., "val": ..., ["test": ...]}``, each an
-            :class:`~neurolearn.data.ArraySource` or :class:`~neurolearn.data.WindowSource`
-            holding *normalised* float32 inputs (and targets for regression), host arrays.
-        normalisation: fitted on the training split only (or given, when evaluating).
-        split: description of the split (method, sizes, held-out groups/blocks).
-        balance: class label of each training example, for class-balanced sampling (None: off).
-        info: anything else worth recording (shapes, units, frame rate).
-    """
-
-    sources: dict[str, Any]
-    normalisation: Normalisation
-    split: dict[str, Any]
-    balance: np.ndarray | None = None
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(abc.ABC):
@@ -62,6 +46,9 @@ class Task(abc.ABC):
         units: unit of each metric (for reports), e.g. ``{"rmse": "mV"}``.
         frame_rate_hz: samples per second the model works at (prediction inputs must match, or
             the task must resample them in :meth:`predict_traces`).
+        presets: named configs, ``{name: overrides of the defaults}``: ``seed`` reproduces the
+            seed's architecture and training, ``best`` is this package's, ``small`` trains in
+            seconds for the quickstart (``neurolearn train TASK --config small``).
     """
 
     name: ClassVar[str] = ""
@@ -73,6 +60,22 @@ class Task(abc.ABC):
     units: ClassVar[dict[str, str]] = {}
     frame_rate_hz: ClassVar[float | None] = None
     predict_key: ClassVar[str] = "X"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"seed": {}}
+
+    def preset(self, name: str | None) -> dict[str, Any]:
+        """The overrides of preset ``name`` (None: the defaults, ``{}``).
+
+        Raises:
+            ValueError: no such preset (the message lists the task's).
+        """
+        if name is None:
+            return {}
+        if name not in self.presets:
+            raise ValueError(
+                f"task {self.name!r} has no config preset {name!r}; its presets: "
+                f"{', '.join(self.presets)} (or give KEY=VALUE pairs)"
+            )
+        return dict(self.presets[name])
 
     # ------------------------------------------------------------------ data
     @abc.abstractmethod
@@ -84,31 +87,78 @@ class Task(abc.ABC):
         return read_dataset(path, self.schema(cfg), dataset=self.dataset)
 
     @abc.abstractmethod
+    def examples(self, data: Dataset, cfg) -> tuple[Examples, Examples | None]:
+        """The examples of a data file, and separate test examples if the file has them."""
+
+    @abc.abstractmethod
+    def split(self, ex: Examples, cfg, *, key) -> Split:
+        """Which examples train, validate and test (by whole traces, trials, cells or time
+        blocks: never interleaved overlapping windows)."""
+
+    def balance_labels(self, ex: Examples, cfg) -> np.ndarray | None:
+        """Class of every example for class-balanced sampling (None: no balancing)."""
+        return None
+
+    def describe(self, data: Dataset, ex: Examples, test: Examples | None, cfg) -> dict:
+        """What to record about the data in run.json's ``info``."""
+        return {}
+
     def prepare(
-        self, data: Dataset, cfg, *, key, normalisation: Normalisation | None = None
+        self,
+        data: Dataset,
+        cfg,
+        *,
+        key,
+        normalisation: Normalisation | None = None,
+        whole: bool = False,
     ) -> Prepared:
-        """Window, split and normalise. With ``normalisation`` given (evaluation), apply it
-        instead of fitting a new one."""
+        """Examples → split → normalisation fitted on the training examples → sources.
+
+        Args:
+            normalisation: apply it instead of fitting one (evaluating a trained model).
+            whole: hold out every example (an independent file: score all of it).
+        """
+        ex, test = self.examples(data, cfg)
+        if whole:
+            split = whole_file_split(len(ex), reason="an independent file: every example scored")
+        else:
+            split = self.split(ex, cfg, key=key)
+        return prepare(
+            ex,
+            split,
+            normalisation=normalisation,
+            test=test,
+            balance=self.balance_labels(ex, cfg),
+            out_features=self.out_features(ex, cfg),
+            info=self.describe(data, ex, test, cfg),
+        )
+
+    def out_features(self, ex: Examples, cfg) -> int | None:
+        """The model's outputs per example/step (None: from ``y``'s shape)."""
+        return None
 
     # ------------------------------------------------------------------ model
-    @abc.abstractmethod
-    def build_model(self, cfg, *, rngs):
-        """The Flax NNX model for ``cfg``."""
+    def build_model(self, cfg, *, in_features: int, out_features: int, rngs):
+        """The Flax NNX model of ``cfg.model`` (through the model registry)."""
+        from ..models import build
+
+        return build(cfg.model, in_features=in_features, out_features=out_features, rngs=rngs)
 
     def receptive_field(self, model) -> int | None:
         """Input frames one output depends on (None: unbounded, e.g. a recurrent model)."""
         return getattr(model, "receptive_field", None)
 
     def forward(self, model, x, cfg, *, train: bool, rngs=None):
-        """Model outputs for a batch of normalised inputs (a pytree)."""
-        return model(x)
+        """Model outputs for a batch of normalised inputs (a pytree). ``rngs`` has the streams
+        ``dropout`` and ``noise``: per step in training, fixed at evaluation."""
+        return model(x, train=train, rngs=rngs)
 
     @abc.abstractmethod
     def example_loss(self, outputs, batch: dict[str, Any], cfg):
         """Loss of each example, shape (batch,), in normalised units."""
 
     def penalty(self, model, cfg):
-        """Regularisation added to the mean loss (e.g. L2 on weights); default 0."""
+        """Regularisation added to the mean loss besides the config's L2; default 0."""
         return 0.0
 
     def predictions(self, outputs, cfg):
@@ -116,6 +166,20 @@ class Task(abc.ABC):
         return outputs
 
     # ------------------------------------------------------------------ evaluation
+    def evaluate(self, ev, split: str, cfg) -> dict[str, float]:
+        """Metrics of one split. ``ev`` predicts (:meth:`~neurolearn.engine.Engine.predict`,
+        normalised units), gives targets, the split's group ids (``ev.groups(split)``) and the
+        normalisation; tasks with grouped metrics (per trial, cell, block) or whole-sequence
+        predictions override this. The default pools every example: ``loss`` and
+        :meth:`metrics`."""
+        pred, losses = ev.predict(split)
+        norm = ev.normalisation
+        y = ev.targets(split)
+        return {
+            "loss": float(losses.mean()),
+            **self.metrics(norm.invert_y(y), norm.invert_y(pred), cfg),
+        }
+
     @abc.abstractmethod
     def metrics(self, y_true: np.ndarray, y_pred: np.ndarray, cfg) -> dict[str, float]:
         """Metrics in physical units (targets and predictions already de-normalised)."""
