@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -45,17 +44,9 @@ def environment() -> dict[str, Any]:
     """Device, versions and settings that shape the numbers."""
     import jax
 
-    from neurosim.provenance import package_versions
+    from neurosim.provenance import cpu_model, package_versions
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     dev = jax.devices()[0]
     return {
         "backend": jax.default_backend(),

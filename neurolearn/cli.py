@@ -17,7 +17,6 @@ from neurosim.cli import positive_float as _positive_float
 from neurosim.cli import positive_int as _positive_int
 
 from . import __version__
-from .train import NonFiniteLossError
 
 
 def _print_metrics(metrics: dict, units: dict) -> None:
@@ -180,7 +179,36 @@ def _cmd_score(args) -> int:
     print(f"Spikefinder correlation ({args.downsample}-frame bins, {hz:g} Hz at 100 Hz frames)")
     for i, r in enumerate(scores.cells):
         print(f"cell {i}: {r:.4f}")
-    print(f"mean: {scores.mean:.4f}   median: {scores.median:.4f}   ({len(scores.cells)} cells)")
+    undefined = (
+        f"; {scores.n_undefined} undefined (a constant trace), left out"
+        if scores.n_undefined
+        else ""
+    )
+    print(
+        f"mean: {scores.mean:.4f}   median: {scores.median:.4f}   ({len(scores.cells)} cells"
+        f"{undefined})"
+    )
+    return 0
+
+
+def _cmd_quickstart(args) -> int:
+    from .quickstart import run_quickstart
+
+    run_quickstart(
+        args.out,
+        seed=args.seed,
+        tasks=args.tasks,
+        progress=not args.no_progress,
+        log=print,
+    )
+    return 0
+
+
+def _cmd_results(args) -> int:
+    from .results import write_results
+
+    for path in write_results(args.runs, docs=args.docs, readme=args.readme, metrics=args.metrics):
+        print(f"wrote {path}")
     return 0
 
 
@@ -255,6 +283,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="print nothing but errors (no progress bars either)"
     )
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "quickstart",
+        help="small datasets, every task's small config, one report (a few minutes)",
+        description="Generate a small dataset for every task (neurosim generate), train each "
+        "task's `small` preset (neurolearn train --config small) and write OUT/report.md, "
+        "which links every task's report with its headline metric beside the baselines. The "
+        "commands it runs are printed as it runs them. Run again after an interruption: "
+        "finished datasets and runs are kept, an interrupted run is resumed.",
+        epilog="example: neurolearn quickstart --out runs/quickstart",
+    )
+    p.add_argument(
+        "--out", default="runs/quickstart", metavar="DIR", help="default: runs/quickstart"
+    )
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of data and runs")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_cmd_quickstart)
+
+    p = sub.add_parser(
+        "results",
+        help="write the docs' results tables and figures from run folders",
+        description="Read every finished run folder under RUN_DIR... and write each task's "
+        "results section in DOCS/TASK.md (between <!-- results:begin --> and "
+        "<!-- results:end -->; appended when absent): the metrics of every variant (runs "
+        "that differ only in their seed: mean ± sd) beside its baselines, the commands, the "
+        "data, CPU and versions, and the figures (copied to DOCS/figures/). With --readme, "
+        "also the README's summary table (between <!-- results-table:begin --> and "
+        "<!-- results-table:end -->).",
+        epilog="example: neurolearn results runs/results --docs docs/tasks --readme README.md",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders or folders of them")
+    p.add_argument("--docs", default="docs/tasks", metavar="DIR", help="default: docs/tasks")
+    p.add_argument("--readme", metavar="FILE", help="also update this README's table")
+    p.add_argument("--metrics", nargs="+", metavar="NAME", help="only these metric columns")
+    p.set_defaults(func=_cmd_results)
 
     p = sub.add_parser(
         "evaluate",
@@ -339,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, KeyError, OSError, NonFiniteLossError) as e:
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
         # OSError: FileExistsError, FileNotFoundError, and what the file system or HDF5 says
         # about a path (not a folder, permission denied, not an HDF5 file)
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -288,16 +288,18 @@ class SpikefinderScores:
     """Per-cell Spikefinder correlations of one recording.
 
     Attributes:
-        cells: r per cell, in column order.
-        mean: mean over cells (the paper's summary).
-        median: median over cells (the leaderboard's, per dataset).
+        cells: r per cell, in column order (NaN where r is undefined: a constant trace).
+        mean: mean over the cells whose r is defined (the paper's summary).
+        median: median over those cells (the leaderboard's, per dataset).
         downsample: frames per bin used.
+        n_undefined: cells whose r is undefined (left out of the mean and median).
     """
 
     cells: tuple[float, ...]
     mean: float
     median: float
     downsample: int
+    n_undefined: int = 0
 
     def to_json(self) -> dict:
         """``{"cells": [...], "mean": r}``: the ``neurolearn score --json`` output."""
@@ -305,7 +307,8 @@ class SpikefinderScores:
 
 
 def spikefinder_scores(truth_cells, prediction_cells, *, downsample: int = 4) -> SpikefinderScores:
-    """Spikefinder correlation of every cell (column) and their mean and median.
+    """Spikefinder correlation of every cell (column) and their mean and median over the cells
+    whose r is defined (a constant trace has none; ``n_undefined`` counts them).
 
     Args:
         truth_cells: one 1-D spike-count array per cell.
@@ -323,7 +326,12 @@ def spikefinder_scores(truth_cells, prediction_cells, *, downsample: int = 4) ->
         for t, p in zip(truth_cells, prediction_cells, strict=True)
     )
     arr = np.asarray(r)
-    return SpikefinderScores(r, float(np.mean(arr)), float(np.median(arr)), downsample)
+    ok = np.isfinite(arr)
+    if not ok.any():
+        return SpikefinderScores(r, float("nan"), float("nan"), downsample, len(r))
+    return SpikefinderScores(
+        r, float(np.mean(arr[ok])), float(np.median(arr[ok])), downsample, int((~ok).sum())
+    )
 
 
 def cascade_error_bias(truth, prediction, *, sigma: float) -> tuple[float, float]:

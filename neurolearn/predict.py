@@ -54,7 +54,7 @@ def predict_file(
     """
     from neurosim.io import atomic_path, check_output_path
     from neurosim.provenance import package_versions, utc_now, write_attrs
-    from neurosim.spikefinder import read_table, write_table
+    from neurosim.spikefinder import write_table
 
     from .train import load_run
 
@@ -78,16 +78,14 @@ def predict_file(
         raise FileNotFoundError(f"input file {str(input)!r} does not exist")
     run = load_run(run_dir, which=which)
     task = run.task
-    if in_csv:
-        columns = read_table(input)
-        traces = [c.reshape(-1, 1) for c in columns]
-    else:
-        from .data.readers import ArraySpec, read_dataset
-
-        key = key or task.predict_key
-        ds = read_dataset(input, {key: ArraySpec(3, kind="f")}, purpose="prediction")
-        arr = ds[key]
-        traces = list(arr)
+    key = key or task.predict_key
+    traces, file_rate = task.prediction_input(input, key=key, cfg=run.config)
+    if frame_rate is not None and file_rate is not None and not np.isclose(frame_rate, file_rate):
+        raise ValueError(
+            f"--frame-rate {frame_rate:g} Hz disagrees with {str(input)!r}, which records "
+            f"{file_rate:g} Hz"
+        )
+    frame_rate = frame_rate if frame_rate is not None else file_rate
     n_in = run.normalisation.x.mean.shape[0] if run.normalisation.x else None
     if n_in is not None and traces and traces[0].shape[-1] != n_in:
         raise ValueError(

@@ -294,6 +294,11 @@ def train_and_evaluate(
                 "seed": cfg.seed,
                 "data": data_rec,
                 "preset": preset,
+                "overrides": (
+                    config_to_dict(config)
+                    if dataclasses.is_dataclass(config)
+                    else dict(config or {})
+                ),
                 "model": describe_model(cfg.model),
                 "model_io": [prepared.in_features, prepared.out_features],
                 "n_params": engine.n_params,
@@ -520,6 +525,7 @@ def finish_run(
         "final_epoch": final_epoch,
         "best_epoch": best_epoch,
         "monitor": monitor,
+        "monitor_mode": monitor_mode(monitor, task.monitor, cfg),
         "stopped_early": stopped_early,
         "metrics": metrics,
         "baselines": baselines,

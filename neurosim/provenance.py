@@ -48,8 +48,24 @@ def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else ``platform.processor()``)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or ""
+
+
 def device_info() -> dict[str, str]:
-    """The JAX backend and device that ran the computation."""
+    """The JAX backend and device that ran the computation, and the host's CPU."""
+    import os
+
     import jax
 
     dev = jax.devices()[0]
@@ -57,6 +73,8 @@ def device_info() -> dict[str, str]:
         "backend": jax.default_backend(),
         "device": getattr(dev, "device_kind", str(dev)),
         "device_count": str(jax.device_count()),
+        "cpu_model": cpu_model(),
+        "cpu_count": str(os.cpu_count()),
     }
 
 

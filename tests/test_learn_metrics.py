@@ -201,3 +201,14 @@ def test_spike_time_f1_hand_computed():
     assert out["f1"] == pytest.approx(4 / 7)
     # one prediction between two true spikes matches only one of them
     assert M.spike_time_f1([0.0, 2.0], [1.0], tolerance=1.0)["tp"] == 1
+
+
+def test_spikefinder_mean_leaves_out_undefined_cells_and_counts_them():
+    rng = np.random.default_rng(0)
+    t = [rng.poisson(0.2, 400).astype(float) for _ in range(3)]
+    p = [t[0] + rng.normal(0, 0.3, 400), np.ones(400), t[2] + rng.normal(0, 1.0, 400)]
+    s = M.spikefinder_scores(t, p)
+    assert np.isnan(s.cells[1]) and s.n_undefined == 1
+    assert s.mean == pytest.approx(np.mean([s.cells[0], s.cells[2]]))
+    assert s.median == pytest.approx(np.median([s.cells[0], s.cells[2]]))
+    assert np.isnan(M.spikefinder_scores(t[:1], p[1:2]).mean)

@@ -23,6 +23,7 @@ __all__ = [
     "validate_arrays",
     "is_spikefinder_path",
     "dataset_name",
+    "frame_rate_of",
 ]
 
 
@@ -121,6 +122,21 @@ def dataset_name(path: str | os.PathLike) -> str | None:
     if isinstance(value, bytes):
         value = value.decode()
     return None if value is None else str(value)
+
+
+_RATE_KEYS = ("config.sample_rate_hz", "frame_rate", "config.frame_rate")
+_INTERVAL_MS_KEYS = ("config.sample_ms", "dt_sample_ms", "sample_ms", "bin_ms")
+
+
+def frame_rate_of(attrs: dict[str, Any]) -> float | None:
+    """Frames per second recorded in a dataset's attributes (None: not recorded)."""
+    for k in _RATE_KEYS:
+        if k in attrs:
+            return float(attrs[k])
+    for k in _INTERVAL_MS_KEYS:
+        if k in attrs:
+            return 1000.0 / float(attrs[k])
+    return None
 
 
 def _describe(a) -> str:

@@ -194,6 +194,22 @@ class Task(abc.ABC):
         return None
 
     # ------------------------------------------------------------------ prediction on new data
+    def prediction_input(self, path, *, key: str, cfg) -> tuple[list[np.ndarray], float | None]:
+        """Traces to predict from a file, ``(list of (T, C) arrays, frame rate or None)``.
+
+        The default reads a Spikefinder-layout CSV (one trace per column, frame rate unknown)
+        or the HDF5 array ``key`` of shape (N, T, C), whose frame rate comes from the file's
+        attributes (``config.sample_rate_hz``, ``frame_rate``, ``config.frame_rate``,
+        ``config.sample_ms``, ``dt_sample_ms``, ``sample_ms``, ``bin_ms``)."""
+        from ..data.readers import frame_rate_of, is_spikefinder_path
+
+        if is_spikefinder_path(path):
+            from neurosim.spikefinder import read_table
+
+            return [c.reshape(-1, 1) for c in read_table(path)], None
+        ds = read_dataset(path, {key: ArraySpec(3, kind="f")}, purpose="prediction")
+        return list(ds[key]), frame_rate_of(ds.attrs)
+
     def predict_traces(
         self, run, traces: list[np.ndarray], *, frame_rate: float | None = None
     ) -> list[np.ndarray]:
@@ -208,6 +224,9 @@ class Task(abc.ABC):
             ValueError: wrong frame rate, or a trace shorter than the receptive field.
         """
         self.check_frame_rate(frame_rate)
+        windows = self.prediction_windows(run.config)
+        if windows is not None:
+            return [self._predict_by_window(run, tr, *windows) for tr in traces]
         rf = self.receptive_field(run.model)
         out: list[np.ndarray | None] = [None] * len(traces)
         by_length: dict[int, list[int]] = {}
@@ -223,6 +242,30 @@ class Task(abc.ABC):
             for j, i in enumerate(idx):
                 out[i] = pred[j]
         return out  # type: ignore[return-value]
+
+    def prediction_windows(self, cfg) -> tuple[int, str | int] | None:
+        """``(window, target)`` for tasks whose examples are windows with one target each
+        (predictions of a trace are then made window by window); None: whole traces."""
+        return None
+
+    @staticmethod
+    def _predict_by_window(run, trace: np.ndarray, window: int, target) -> np.ndarray:
+        """One prediction per frame of ``trace`` (T, C): the window whose target is that frame,
+        NaN for frames no window targets (the first ``window`` of a forecast)."""
+        from ..data.windows import sliding_windows, target_offset
+
+        trace = np.asarray(trace)
+        span = window + (1 if target == "next" else 0)
+        if len(trace) < span:
+            raise ValueError(
+                f"a trace of {len(trace)} frames is shorter than one window ({span} frames)"
+            )
+        offset = target_offset(window, target)
+        views = sliding_windows(trace[: len(trace) - (span - window)], window)
+        pred = run.predict(views)
+        out = np.full((len(trace),) + pred.shape[1:], np.nan)
+        out[offset : offset + len(pred)] = pred
+        return out
 
     def check_frame_rate(self, frame_rate: float | None) -> None:
         if (
