@@ -18,9 +18,12 @@ Dropout(0.2) → Dense(1, sigmoid)`` with 75,073 parameters (33,792 + 41,216 + 6
 the model returns the **logit**: the sigmoid is applied by the loss and by the predictions.
 Initialisation as Keras (see :mod:`neurolearn.models.lstm`).
 
-``impl="fused"`` computes the same function with the same parameter tree faster: per layer, the
-inputs of all steps are projected by one matmul per direction, and one ``jax.lax.scan`` runs
-both directions together (the backward one on the reversed sequence).
+``impl="fused"`` computes the same function with the same parameter tree differently: per
+layer, the inputs of all steps are projected by one matmul per direction, then one
+``jax.lax.scan`` runs both directions together (the backward one on the reversed sequence,
+batched over the direction axis). It is not faster everywhere: on a 2-core CPU a training step
+took longer than with ``nnx.Bidirectional`` (whose two independent scans XLA can run side by
+side); see ``benchmarks/bench_lstm_cells.py`` and its results.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class BiLSTMConfig:
         head: ``"linear"`` (one Dense layer, no activation: logits).
         impl: ``"bidirectional"`` (``nnx.Bidirectional`` of two ``nnx.RNN``) or ``"fused"``
             (both directions in one scan after one input projection; the same parameters and
-            outputs).
+            outputs, not necessarily faster: see the module docstring).
     """
 
     hidden: tuple[int, ...] = (64, 32)
