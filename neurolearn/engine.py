@@ -223,6 +223,7 @@ class Engine:
                 out_features=prepared.out_features,
                 rngs=nnx.Rngs(params=init_key),
             )
+            task.init_model(model, prepared, cfg)
         else:
             self.stream_key = jax.random.key(0)
         self.n_params = int(sum(np.size(p) for p in jax.tree.leaves(nnx.state(model, nnx.Param))))

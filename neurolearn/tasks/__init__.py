@@ -3,7 +3,10 @@
 Add a task: a module ``NAME.py`` here that calls ``register(...)``, and one import line below.
 """
 
-from . import hh_voltage  # noqa: F401
+from . import (
+    hh_voltage,  # noqa: F401
+    ring_counts,  # noqa: F401
+)
 from .registry import Prepared as Prepared
 from .registry import Task as Task
 from .registry import all_tasks as all_tasks

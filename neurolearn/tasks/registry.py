@@ -144,6 +144,11 @@ class Task(abc.ABC):
 
         return build(cfg.model, in_features=in_features, out_features=out_features, rngs=rngs)
 
+    def init_model(self, model, prepared: Prepared, cfg) -> None:
+        """Change the freshly initialised model before training (e.g. start its read-out at
+        the training data's mean); default: nothing. Must be deterministic."""
+        return None
+
     def receptive_field(self, model) -> int | None:
         """Input frames one output depends on (None: unbounded, e.g. a recurrent model)."""
         return getattr(model, "receptive_field", None)
