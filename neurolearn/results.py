@@ -210,7 +210,8 @@ def _readme_table(by_task: dict[str, list[Variant]], docs: Path, readme: Path) -
     ]
     for task, variants in by_task.items():
         t = get(task)
-        v = next((x for x in variants if x.preset == "best" and not x.overrides), variants[0])
+        best = [x for x in variants if x.preset == "best"]
+        v = min(best, key=lambda x: len(x.overrides)) if best else variants[0]
         metric = t.monitor[0].removeprefix("val_")
         lower = t.monitor[1] == "min"
         val = _stat([m["metrics"]["val"].get(metric) for m in v.metrics])
