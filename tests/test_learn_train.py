@@ -651,3 +651,73 @@ def test_monitor_mode_follows_the_metric():
     assert monitor_mode("val_roc_auc", ("val_loss", "min"), forced) == "min"
     with pytest.raises(ValueError, match="monitor_mode must be min, max or null"):
         make_config(TrainConfig, {"monitor_mode": "up"})
+
+
+# --------------------------------------------------------------------------- engine for many tasks
+
+
+def test_l2_selects_parameters_by_path():
+    from flax import nnx
+
+    from neurolearn.config import make_config
+    from neurolearn.engine import l2_selection
+    from neurolearn.tasks import get
+
+    task = get("hh-voltage")
+    cfg = make_config(task.Config, {})
+    model = task.build_model(cfg, in_features=1, out_features=1, rngs=nnx.Rngs(params=0))
+    params = nnx.state(model, nnx.Param)
+    # Keras l2(0.01) on the convolution kernels and biases, not on the read-out
+    assert sorted(l2_selection(cfg, params)) == [
+        f"convs/{i}/{p}" for i in range(3) for p in ("bias", "kernel")
+    ]
+    assert len(l2_selection(make_config(task.Config, {"l2_params": ""}), params)) == 8
+    with pytest.raises(ValueError, match=r"l2_params '\(' is not a regular expression"):
+        make_config(task.Config, {"l2_params": "("})
+
+
+def test_the_validation_split_adapts_to_a_small_file_and_presets_apply(tmp_path):
+    data = write_toy_hh_voltage(tmp_path / "t.h5", n_train=60, n_test=1, length=60, seed=2)
+    r = train_and_evaluate(
+        "hh-voltage",
+        {"epochs": 1},
+        data=data,
+        workdir=tmp_path / "run",
+        progress=False,
+        log=None,
+        preset="best",
+    )
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert (split["n_train"], split["n_val"]) == (57, 3)  # 5 % of 60 traces validate
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["model"]["causal"] is True and cfg["epochs"] == 1  # best, then the override
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["preset"] == "best" and info["overrides"] == {"epochs": 1}
+    assert np.isfinite(r.metrics["val"]["rmse"])
+    with pytest.raises(ValueError, match="no config preset 'fast'"):
+        train_and_evaluate(
+            "hh-voltage", {}, data=data, workdir=tmp_path / "r2", log=None, preset="fast"
+        )
+
+
+def test_predict_checks_the_sampling_rate_an_hdf5_input_records(trained, tmp_path):
+    run, _ = trained
+    other = write_toy_hh_voltage(tmp_path / "fast.h5", n_train=4, n_test=1, length=50)
+    with h5py.File(other, "r+") as f:
+        f.attrs["dt_sample_ms"] = 0.5
+    with pytest.raises(ValueError, match="1000 Hz but the input is at 2000 Hz"):
+        predict_file(run, other, tmp_path / "p.h5")
+    with pytest.raises(ValueError, match="--frame-rate 1000 Hz disagrees with"):
+        predict_file(run, other, tmp_path / "p.h5", frame_rate=1000)
+    assert not (tmp_path / "p.h5").exists()
+
+
+def test_evaluation_draws_from_fixed_keys():
+    import jax
+
+    from neurolearn.engine import EVAL_KEY_SEED, stream_rngs
+
+    a = stream_rngs(jax.random.key(EVAL_KEY_SEED), 0)
+    b = stream_rngs(jax.random.key(EVAL_KEY_SEED), 0)
+    assert np.array_equal(jax.random.key_data(a.dropout()), jax.random.key_data(b.dropout()))
+    assert not np.array_equal(jax.random.key_data(a.noise()), jax.random.key_data(a.dropout()))
