@@ -56,9 +56,10 @@ def _cmd_tasks(args) -> int:
         print(f"data: a {task.dataset!r} dataset (neurosim generate {task.dataset} --help)")
         print(f"monitor: {task.monitor[0]} ({task.monitor[1]})")
         print("presets (--config NAME [KEY=VALUE ...]):")
+        pw = max(6, *(len(n) for n in task.presets))
         for name, over in task.presets.items():
             shown = " ".join(f"{k}={json.dumps(v)}" for k, v in over.items()) or "the defaults"
-            print(f"  {name:<6}  {shown}")
+            print(f"  {name:<{pw}}  {shown}")
         flat = {}
         for k, v in defaults.items():
             if k == "model":

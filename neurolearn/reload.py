@@ -169,9 +169,11 @@ def read_for_run(run: LoadedRun, data: str | Path):
 
     task = run.task
     name = dataset_name(data)
-    if name is not None and name != task.dataset:
+    allowed = (task.dataset, *getattr(task, "other_datasets", ()))
+    if name is not None and name not in allowed:
+        want = " or ".join(repr(a) for a in allowed)
         raise ValueError(
             f"run folder {str(run.folder)!r} holds a {task.name!r} model, which needs a "
-            f"{task.dataset!r} dataset, but {str(data)!r} is a {name!r} dataset"
+            f"{want} dataset, but {str(data)!r} is a {name!r} dataset"
         )
     return task.load(data, run.config)

@@ -218,7 +218,11 @@ def train_and_evaluate(
     prepared = task.prepare(dataset, cfg, key=jax.random.fold_in(key, 1))
     n_train = len(prepared.sources["train"])
     batcher = Batcher(
-        np.arange(n_train), cfg.batch_size, key=jax.random.fold_in(key, 2), balance=prepared.balance
+        np.arange(n_train),
+        cfg.batch_size,
+        key=jax.random.fold_in(key, 2),
+        balance=prepared.balance,
+        epoch_size=task.epoch_size(cfg) if prepared.balance is not None else None,
     )
     engine = Engine(task, cfg, prepared, steps_per_epoch=batcher.steps_per_epoch, key=key)
     check_receptive_field(engine, prepared)

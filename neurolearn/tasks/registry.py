@@ -38,6 +38,8 @@ class Task(abc.ABC):
         name: registry name (``neurolearn train NAME``).
         description: one line for ``neurolearn tasks``.
         dataset: the ``dataset`` attribute its data files carry (e.g. ``"hh-voltage"``).
+        other_datasets: further dataset kinds it reads (e.g. ``("spikefinder",)`` for a task
+            on calcium recordings that also takes Spikefinder-layout CSVs).
         Config: its config dataclass (a :class:`TrainConfig` subclass).
         kind: ``"regression"`` (targets normalised, metrics in physical units) or ``"binary"``
             (0/1 labels, predictions are probabilities).
@@ -54,6 +56,7 @@ class Task(abc.ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     dataset: ClassVar[str] = ""
+    other_datasets: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     kind: ClassVar[str] = "regression"
     monitor: ClassVar[tuple[str, str]] = ("val_loss", "min")
@@ -97,6 +100,11 @@ class Task(abc.ABC):
 
     def balance_labels(self, ex: Examples, cfg) -> np.ndarray | None:
         """Class of every example for class-balanced sampling (None: no balancing)."""
+        return None
+
+    def epoch_size(self, cfg) -> int | None:
+        """Examples drawn per epoch when :meth:`balance_labels` balances the classes (None: as
+        many as there are training examples)."""
         return None
 
     def describe(self, data: Dataset, ex: Examples, test: Examples | None, cfg) -> dict:
