@@ -335,14 +335,14 @@ class CalciumDetectTask(Task):
         "seed-vae": {"model": "lstm_vae", "epochs": 100, "epoch_size": 1000},
         # measured (docs/tasks/calcium-detect.md): each trace in units of its noise sd, then
         # standardised with training statistics; a real first difference; 40 frames of context
-        # (the same label: a spike in the centre 4 frames); 10 epochs of 50,000 balanced
+        # (the same label: a spike in the centre 4 frames); 20 epochs of 50,000 balanced
         # windows, batch 64, cosine schedule
         "best": {
             "normalise": "cell",
             "delta": "diff",
             "window": 40,
             "stride": 5,
-            "epochs": 10,
+            "epochs": 20,
             "epoch_size": 50_000,
             "batch_size": 64,
             "schedule": "cosine",
