@@ -1,7 +1,8 @@
 """``neurolearn results``: the documented results tables, made from run folders.
 
 Every finished run folder under the given roots is read (``run.json``, ``metrics.json``);
-runs of one task with the same preset and overrides but other seeds are one *variant*,
+runs of one task with the same preset, overrides and data file but other seeds are one *variant*
+(named with its data file when a task has runs on several),
 summarised as mean ± sd over seeds (and the number of seeds). For each task it writes, between
 the markers ``<!-- results:begin -->`` and ``<!-- results:end -->`` of ``DOCS/TASK.md``
 (appended when the page has none), a table of every variant's validation and test metrics beside
@@ -34,7 +35,10 @@ TABLE_BEGIN, TABLE_END = "<!-- results-table:begin -->", "<!-- results-table:end
 
 @dataclass
 class Variant:
-    """Runs of one task that differ only in their seed."""
+    """Runs of one task on one data file that differ only in their seed.
+
+    ``show_data``: name the data file in the label (set when a task's variants were trained
+    on several files, e.g. synthetic and real recordings)."""
 
     task: str
     preset: str | None
@@ -42,11 +46,14 @@ class Variant:
     runs: list[Path] = field(default_factory=list)
     infos: list[dict] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)
+    data: str = ""
+    show_data: bool = False
 
     @property
     def label(self) -> str:
         extra = " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(self.overrides.items()))
-        return " ".join(x for x in (self.preset or "defaults", extra) if x)
+        label = " ".join(x for x in (self.preset or "defaults", extra) if x)
+        return f"{label} · {self.data}" if self.show_data and self.data else label
 
     @property
     def slug(self) -> str:
@@ -71,14 +78,21 @@ def collect_runs(roots: list[str | Path]) -> dict[str, list[Variant]]:
         if info.get("status") != "done" or not rf.metrics_json.exists():
             continue
         over = {k: v for k, v in (info.get("overrides") or {}).items() if k != "seed"}
-        key = json.dumps([info.get("preset"), over], sort_keys=True)
+        data = info.get("data") or {}
+        key = json.dumps([info.get("preset"), over, data.get("sha256")], sort_keys=True)
         v = out.setdefault(info["task"], {}).setdefault(
-            key, Variant(info["task"], info.get("preset"), over)
+            key,
+            Variant(info["task"], info.get("preset"), over, data=Path(data.get("path", "")).name),
         )
         v.runs.append(f)
         v.infos.append(info)
         v.metrics.append(json.loads(rf.metrics_json.read_text()))
-    return {t: list(vs.values()) for t, vs in sorted(out.items())}
+    result = {t: list(vs.values()) for t, vs in sorted(out.items())}
+    for variants in result.values():
+        several = len({v.infos[0].get("data", {}).get("sha256") for v in variants}) > 1
+        for v in variants:
+            v.show_data = several
+    return result
 
 
 def _stat(values: list[float | None]) -> str:

@@ -43,6 +43,22 @@ def test_runs_that_differ_in_their_seed_are_one_variant(runs):
     assert variants[0].overrides == {"batch_size": 32, "learning_rate": 1e-2, "epochs": 2}
 
 
+def test_runs_on_other_data_files_are_other_variants_named_by_their_file(runs, tmp_path):
+    import shutil
+
+    # a copy of a run whose record says it was trained on another file (e.g. real recordings)
+    other = tmp_path / "runs" / "a-real"
+    shutil.copytree(runs / "a-s0", other)
+    info = json.loads((other / "run.json").read_text())
+    info["data"] = {**info["data"], "path": "/x/real.h5", "sha256": "f" * 64}
+    (other / "run.json").write_text(json.dumps(info))
+    [variants] = collect_runs([runs, tmp_path / "runs"]).values()
+    assert [(v.preset, len(v.runs)) for v in variants] == [("seed", 2), ("best", 1), ("seed", 1)]
+    assert variants[0].label.endswith("· toy.h5") and variants[2].label.endswith("· real.h5")
+    # one data file: labels as before
+    assert not collect_runs([runs])["hh-voltage"][0].label.endswith("toy.h5")
+
+
 def test_the_page_holds_mean_and_sd_over_seeds_and_the_baselines(runs, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
