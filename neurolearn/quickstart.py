@@ -45,6 +45,12 @@ QUICKSTART: tuple[Step, ...] = (
         ("ring-counts", "--trials", "30", "--duration-ms", "1000", "--bin-ms", "10"),
         "poisson_deviance",
     ),
+    Step(
+        "calcium-detect",
+        "calcium.h5",
+        ("calcium", "--cells", "20", "--duration-s", "60", "--noise-level", "2"),
+        "roc_auc",
+    ),
 )
 
 
