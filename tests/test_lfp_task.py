@@ -211,6 +211,35 @@ def test_small_trains_from_hdf5_and_csv_with_both_baselines(trained):
         assert split["method"] == "by time block"
 
 
+def test_predict_gives_one_probability_per_sample(trained, files, raw, tmp_path):
+    from neurolearn.predict import predict_file
+    from neurolearn.reload import load_run
+    from neurosim.spikefinder import read_table
+
+    run = trained["h5"].folder
+    out = predict_file(run, files[0], tmp_path / "p.h5")
+    with h5py.File(out) as f:
+        p = f["Y_pred"][()]
+    lfp = raw[0] if isinstance(raw, tuple) else raw["lfp"]
+    n = len(lfp)
+    assert p.shape == (1, n)  # one probability per sample
+    k = 50  # small: detection at window start + 50 of 100
+    assert np.isnan(p[0, :k]).all() and np.isnan(p[0, n - 100 + k + 1 :]).all()
+    ok = p[0, k : n - 100 + k + 1]
+    assert np.isfinite(ok).all() and ((ok >= 0) & (ok <= 1)).all()
+    window = np.asarray(lfp, np.float32)[1000:1100][None, :, None]
+    want = float(np.ravel(load_run(run).predict(window))[0])
+    assert p[0, 1000 + k] == pytest.approx(want, rel=1e-5)
+    # a CSV in gives the Spikefinder layout out: one column, one value per sample
+    predict_file(trained["csv"].folder, files[1], tmp_path / "p.csv")
+    [col] = read_table(tmp_path / "p.csv", interior_nan=True)
+    # empty cells where no window predicts: the first k samples, and the tail ends the column
+    assert len(col) == n - (100 - k - 1) and np.isnan(col[:k]).all()
+    assert np.isfinite(col[k:]).all()
+    with pytest.raises(ValueError, match="--frame-rate 500 Hz disagrees with .* records 1000 Hz"):
+        predict_file(run, files[0], tmp_path / "q.h5", frame_rate=500)
+
+
 def test_evaluate_reproduces_the_metrics(trained, files):
     r = trained["h5"]
     ev = evaluate_run(r.folder, files[0])

@@ -382,6 +382,25 @@ class LFPSpikeTask(Task):
         )
         return ex, None
 
+    # ------------------------------------------------------------------ prediction on new data
+    predict_key = "lfp"
+
+    def prediction_windows(self, cfg):
+        return cfg.window, ("next" if cfg.forecasting else cfg.label_offset)
+
+    def prediction_input(self, path, *, key, cfg):
+        """The whole recording as one trace (T, C) of the run's input (``lfp`` or
+        ``mua_current``), from an LFP CSV or HDF5 file, and its sample rate (HDF5: its
+        attributes; CSV: its ``time`` column). Windows that straddle a segment boundary of
+        the file are predicted like any other."""
+        from ..data.readers import frame_rate_of
+
+        ds = self.load(path, cfg)
+        x = np.asarray(ds["lfp"], np.float32)[:, None] if cfg.input == "lfp" else None
+        if x is None:
+            x = np.asarray(ds["mua_current"], np.float32)
+        return [x], frame_rate_of(ds.attrs)
+
     def split(self, ex, cfg, *, key):
         span = cfg.span
         gap = span if cfg.gap is None else int(cfg.gap)
