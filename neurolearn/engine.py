@@ -102,10 +102,14 @@ def param_paths(params) -> list[tuple[str, Any]]:
     return out
 
 
+def _selected(cfg, params) -> list[tuple[str, Any]]:
+    rx = re.compile(cfg.l2_params)
+    return [(p, leaf) for p, leaf in param_paths(params) if rx.search(p)]
+
+
 def l2_selection(cfg, params) -> list[str]:
     """The parameter paths that ``cfg.l2`` penalises (``re.search(cfg.l2_params, path)``)."""
-    rx = re.compile(cfg.l2_params)
-    return [p for p, _ in param_paths(params) if rx.search(p)]
+    return [p for p, _ in _selected(cfg, params)]
 
 
 def _l2(cfg, params):
@@ -113,9 +117,7 @@ def _l2(cfg, params):
 
     if not cfg.l2:
         return 0.0
-    rx = re.compile(cfg.l2_params)
-    leaves = [leaf for p, leaf in param_paths(params) if rx.search(p)]
-    return cfg.l2 * sum(jnp.sum(jnp.square(leaf)) for leaf in leaves)
+    return cfg.l2 * sum(jnp.sum(jnp.square(leaf)) for _, leaf in _selected(cfg, params))
 
 
 def stream_rngs(key, index):

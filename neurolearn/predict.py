@@ -103,7 +103,7 @@ def predict_file(
                     "Spikefinder-layout CSV holds one per column"
                 )
             cols.append(p.reshape(len(traces[i])))
-        write_table(out, cols)
+        write_table(out, cols, allow_nan=True)  # frames no window predicts: empty cells
     else:
         import h5py
 

@@ -40,6 +40,12 @@ QUICKSTART: tuple[Step, ...] = (
         "rmse",
     ),
     Step(
+        "lfp-spike",
+        "lfp.h5",
+        ("lfp", "--duration-s", "60"),
+        "roc_auc",
+    ),
+    Step(
         "ring-counts",
         "ring.h5",
         ("ring-counts", "--trials", "30", "--duration-ms", "1000", "--bin-ms", "10"),

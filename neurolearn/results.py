@@ -11,12 +11,16 @@ the CPU and versions, and the figures of its first seed (copied to ``DOCS/figure
 ``--readme``, the README's table between ``<!-- results-table:begin -->`` and
 ``<!-- results-table:end -->`` gets one row per task: its ``best`` variant (else its first).
 
-Nothing here is typed by hand: rerun the command after training to refresh the pages.
+Nothing here is typed by hand: rerun the command after training to refresh the pages. The
+run records behind the committed pages (run.json, metrics.json, config.json, split.json,
+history.csv, report.md; no checkpoints) are in ``docs/tasks/runs/``, so
+``neurolearn results docs/tasks/runs`` remakes the pages from them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -51,13 +55,21 @@ class Variant:
 
     @property
     def label(self) -> str:
-        extra = " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(self.overrides.items()))
+        extra = " ".join(_pairs(self.overrides))
         label = " ".join(x for x in (self.preset or "defaults", extra) if x)
         return f"{label} · {self.data}" if self.show_data and self.data else label
 
     @property
     def slug(self) -> str:
         return self.runs[0].name
+
+
+def _pairs(overrides: dict[str, Any]) -> list[str]:
+    """``KEY=VALUE`` as typed on the command line (text unquoted, the rest as JSON)."""
+    return [
+        f"{k}={v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))}"
+        for k, v in sorted(overrides.items())
+    ]
 
 
 def collect_runs(roots: list[str | Path]) -> dict[str, list[Variant]]:
@@ -87,12 +99,18 @@ def collect_runs(roots: list[str | Path]) -> dict[str, list[Variant]]:
         v.runs.append(f)
         v.infos.append(info)
         v.metrics.append(json.loads(rf.metrics_json.read_text()))
-    result = {t: list(vs.values()) for t, vs in sorted(out.items())}
-    for variants in result.values():
-        several = len({v.infos[0].get("data", {}).get("sha256") for v in variants}) > 1
-        for v in variants:
+    for variants in out.values():
+        several = len({v.infos[0].get("data", {}).get("sha256") for v in variants.values()}) > 1
+        for v in variants.values():
             v.show_data = several
-    return result
+    from .tasks import get
+
+    def order(task: str, v: Variant):
+        presets = list(get(task).presets)
+        rank = presets.index(v.preset) if v.preset in presets else len(presets)
+        return (rank, len(v.overrides), v.label)
+
+    return {t: sorted(vs.values(), key=lambda v: order(t, v)) for t, vs in sorted(out.items())}
 
 
 def _stat(values: list[float | None]) -> str:
@@ -146,14 +164,13 @@ def _command(v: Variant) -> str:
     info = v.infos[0]
     data = Path(info["data"]["path"]).name
     args = ["neurolearn", "train", v.task, "--data", data]
-    conf = ([v.preset] if v.preset else []) + [
-        f"{k}={json.dumps(val, separators=(',', ':'))}" for k, val in sorted(v.overrides.items())
-    ]
+    conf = ([v.preset] if v.preset else []) + _pairs(v.overrides)
     if conf:
         args += ["--config", *conf]
     seeds = sorted(int(i.get("seed", 0)) for i in v.infos)
-    args += ["--seed", "S", "--out", f"runs/{v.slug}"]
-    return shlex.join(args).replace("S --out", "S --out") + f"   # S in {seeds}"
+    out = re.sub(r"s\d+$", "sS", v.slug) if re.search(r"s\d+$", v.slug) else v.slug + "-sS"
+    args += ["--seed", "S", "--out", f"runs/{out}"]
+    return shlex.join(args) + f"   # S in {seeds}"
 
 
 def _section(task: str, variants: list[Variant], docs: Path, metric_names) -> str:
@@ -169,7 +186,8 @@ def _section(task: str, variants: list[Variant], docs: Path, metric_names) -> st
         "## Results",
         "",
         "Made by `neurolearn results` from the run folders below (mean ± sd over seeds where "
-        "there are several); the baselines are scored on the same held-out examples.",
+        "there are several); the baselines are scored on the same held-out examples. Seconds "
+        "per epoch are as measured, on a shared machine that was running other jobs.",
         "",
     ]
     lines += _table(variants, columns, t.units)
@@ -198,9 +216,11 @@ def _section(task: str, variants: list[Variant], docs: Path, metric_names) -> st
     for v in variants:
         for name in ("examples.png", "curves.png"):
             src = v.runs[0] / name
+            stem = v.slug if v.slug.startswith(task) else f"{task}-{v.slug}"
+            dest = fig_dir / f"{stem}-{name}"
             if src.exists():
-                dest = fig_dir / f"{task}-{v.slug}-{name}"
                 shutil.copyfile(src, dest)
+            if dest.exists():  # also from run records kept without their figures
                 lines += [f"![{v.label}: {name}](figures/{dest.name})", ""]
     lines += [END]
     return "\n".join(lines)

@@ -109,9 +109,17 @@ def read_table(path: str | os.PathLike, *, interior_nan: bool = False) -> list[n
 
 
 def write_table(
-    path: str | os.PathLike, columns: list[np.ndarray], *, float_format: str = "%.9g"
+    path: str | os.PathLike,
+    columns: list[np.ndarray],
+    *,
+    float_format: str = "%.9g",
+    allow_nan: bool = False,
 ) -> Path:
-    """Write columns in the Spikefinder layout (header ``0,1,…``, empty cells pad), atomically."""
+    """Write columns in the Spikefinder layout (header ``0,1,…``, empty cells pad), atomically.
+
+    ``allow_nan``: write NaN as an empty cell (a frame without a value, e.g. one no prediction
+    window covers; ``read_table(..., interior_nan=True)`` reads it back as NaN, and trailing
+    ones end the column); otherwise NaN is an error. Infinity is always an error."""
     path = Path(path)
     if not columns:
         raise ValueError("no columns to write")
@@ -121,7 +129,8 @@ def write_table(
         c = np.asarray(c, dtype=np.float64)
         if c.ndim != 1:
             raise ValueError(f"column {j} should be 1-D, got shape {c.shape}")
-        if not np.all(np.isfinite(c)):
+        bad = np.isinf(c) if allow_nan else ~np.isfinite(c)
+        if bad.any():
             raise ValueError(f"column {j} has non-finite values")
         pad = np.full(n, np.nan)
         pad[: len(c)] = c

@@ -235,6 +235,10 @@ def test_another_kind_of_dataset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is a 'hh-voltage' dataset, expected 'calcium' or "):
         train_and_evaluate(TASK, {}, data=hh, workdir=tmp_path / "run", progress=False, log=None)
     assert not (tmp_path / "run").exists()
+    lfp = tmp_path / "rec.csv"
+    lfp.write_text("time,lfp,spike\n0.000,0.1,0\n0.001,0.2,1\n0.002,0.1,0\n")
+    with pytest.raises(ValueError, match="is a 'lfp' dataset, expected 'calcium' or 'spikefinder'"):
+        TASK.load(lfp, TASK.Config())
 
 
 def test_nan_inside_a_trace_is_refused(data, tmp_path):

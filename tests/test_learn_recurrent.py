@@ -87,7 +87,7 @@ def test_bilstm_default_is_the_lfp_notebook_model_with_75073_parameters():
     assert n_params(model) == 75_073
     # Bidirectional(LSTM(64, return_sequences=True)), Bidirectional(LSTM(32)), Dense(1)
     assert [n_params(layer) for layer in model.layers] == [33_792, 41_216]
-    assert n_params(model.head) == 65
+    assert n_params(model.readout) == 65
     # two separate cells per layer: the directions do not share parameters
     for layer in model.layers:
         fwd, bwd = layer.forward_rnn.cell, layer.backward_rnn.cell
@@ -235,7 +235,7 @@ def _reference(model, x):
                 h = np.concatenate([fwd[:, -1], bwd[:, -1]], axis=-1)
             else:
                 h = np.concatenate([fwd, bwd[:, ::-1]], axis=-1)
-    dense = model.head if isinstance(model, BiLSTM) else model.readout
+    dense = model.readout
     return h @ np.asarray(dense.kernel[...], np.float64) + np.asarray(dense.bias[...], np.float64)
 
 

@@ -53,8 +53,12 @@ def test_runs_on_other_data_files_are_other_variants_named_by_their_file(runs, t
     info["data"] = {**info["data"], "path": "/x/real.h5", "sha256": "f" * 64}
     (other / "run.json").write_text(json.dumps(info))
     [variants] = collect_runs([runs, tmp_path / "runs"]).values()
-    assert [(v.preset, len(v.runs)) for v in variants] == [("seed", 2), ("best", 1), ("seed", 1)]
-    assert variants[0].label.endswith("· toy.h5") and variants[2].label.endswith("· real.h5")
+    assert [(v.preset, v.data, len(v.runs)) for v in variants] == [
+        ("seed", "real.h5", 1),
+        ("seed", "toy.h5", 2),
+        ("best", "toy.h5", 1),
+    ]
+    assert variants[0].label.endswith("· real.h5") and variants[1].label.endswith("· toy.h5")
     # one data file: labels as before
     assert not collect_runs([runs])["hh-voltage"][0].label.endswith("toy.h5")
 

@@ -1,4 +1,5 @@
-"""One interface to every dataset neurolearn trains on: neurosim HDF5 files and Spikefinder CSVs.
+"""One interface to every dataset neurolearn trains on: neurosim HDF5 files, Spikefinder CSVs and
+LFP CSVs (columns ``time,lfp,spike``, as ``neurosim generate lfp --out FILE.csv`` writes).
 
 A task declares what it needs as a *schema* (``{array name: ArraySpec}``); :func:`read_dataset`
 reads the file through the documented formats (:func:`neurosim.io.read_h5`,
@@ -22,9 +23,13 @@ __all__ = [
     "read_dataset",
     "validate_arrays",
     "is_spikefinder_path",
+    "is_lfp_csv",
     "dataset_name",
     "frame_rate_of",
+    "LFP_CSV_COLUMNS",
 ]
+
+LFP_CSV_COLUMNS = ("time", "lfp", "spike")
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,26 @@ def is_spikefinder_path(path: str | os.PathLike) -> bool:
     return name.endswith((".csv", ".csv.gz"))
 
 
+def _csv_header(path: Path) -> tuple[str, ...] | None:
+    """The column names on the first line of a CSV (``.gz`` too), or None if unreadable."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", newline="") as f:
+            line = f.readline()
+    except (OSError, UnicodeDecodeError, EOFError):
+        return None
+    return tuple(c.strip() for c in line.strip().split(","))
+
+
+def is_lfp_csv(path: str | os.PathLike) -> bool:
+    """True for an existing CSV whose header is ``time,lfp,spike`` (an LFP recording, the layout
+    of ``neurosim generate lfp --out FILE.csv``); reads the first line only."""
+    path = Path(path)
+    return is_spikefinder_path(path) and path.is_file() and _csv_header(path) == LFP_CSV_COLUMNS
+
+
 def _is_h5_path(path: Path) -> bool:
     return path.suffix.lower() in (".h5", ".hdf5")
 
@@ -98,16 +123,16 @@ def _unreadable_h5(path: Path, error: OSError) -> ValueError:
 
 
 def dataset_name(path: str | os.PathLike) -> str | None:
-    """The ``dataset`` attribute of an HDF5 file (``"spikefinder"`` for a Spikefinder CSV;
-    None if the file does not exist, has no such attribute, or is not an HDF5 file by name);
-    reads no arrays.
+    """The ``dataset`` attribute of an HDF5 file (``"lfp"`` for a CSV whose header is
+    ``time,lfp,spike``, ``"spikefinder"`` for any other CSV; None if the file does not exist,
+    has no such attribute, or is not an HDF5 file by name); reads no arrays.
 
     Raises:
         ValueError: an ``.h5``/``.hdf5`` file that HDF5 cannot open (damaged, truncated).
     """
     path = Path(path)
     if is_spikefinder_path(path):
-        return "spikefinder"
+        return "lfp" if is_lfp_csv(path) else "spikefinder"
     if not path.exists():
         return None
     try:
@@ -248,10 +273,12 @@ def read_dataset(
     """Read a neurosim HDF5 dataset or a Spikefinder-layout recording, and check it.
 
     Args:
-        path: ``*.h5`` / ``*.hdf5`` (neurosim datasets) or ``N.{train,test}.calcium.csv[.gz]``
-            (Spikefinder layout; the spikes file beside it is read when present; arrays
-            ``calcium`` and ``spikes`` are lists, one array per cell, attrs ``dataset =
-            "spikefinder"`` and ``frame_rate``).
+        path: ``*.h5`` / ``*.hdf5`` (neurosim datasets), an LFP CSV (header ``time,lfp,spike``;
+            arrays ``time_s``, ``lfp``, ``spike``, attrs ``dataset = "lfp"``, ``format =
+            "csv"`` and ``config.sample_rate_hz`` from the time column) or
+            ``N.{train,test}.calcium.csv[.gz]`` (Spikefinder layout; the spikes file beside it
+            is read when present; arrays ``calcium`` and ``spikes`` are lists, one array per
+            cell, attrs ``dataset = "spikefinder"`` and ``frame_rate``).
         schema: the arrays the caller needs (others in the file are not read).
         dataset: the allowed value(s) of the file's ``dataset`` attribute.
         frame_rate: frame rate of a Spikefinder file (Hz); HDF5 files carry their own.
@@ -298,6 +325,22 @@ def read_dataset(
             raise
         except OSError as e:
             raise _unreadable_h5(path, e) from None
+    elif is_lfp_csv(path):
+        from neurosim.datasets.lfp import load_lfp_csv
+
+        time_s, lfp, spike = load_lfp_csv(path)
+        arrays = {"time_s": time_s, "lfp": lfp, "spike": spike}
+        if schema is not None:
+            missing = [k for k, s in schema.items() if k not in arrays and not s.optional]
+            if missing:
+                raise KeyError(
+                    f"{str(path)!r} is an LFP CSV (columns time, lfp, spike): it has no "
+                    f"{missing}; those are in the HDF5 file only (`neurosim generate lfp --out "
+                    "FILE.h5`)"
+                )
+        attrs = {"dataset": "lfp", "format": "csv"}
+        if len(time_s) > 1:
+            attrs["config.sample_rate_hz"] = float(1.0 / np.median(np.diff(time_s)))
     elif is_spikefinder_path(path):
         from neurosim.spikefinder import read_recording
 

@@ -153,7 +153,7 @@ class BiLSTM(nnx.Module):
             n_in = 2 * h
         self.layers = nnx.List(layers)
         self.dropout = nnx.Dropout(cfg.dropout)
-        self.head = nnx.Linear(
+        self.readout = nnx.Linear(
             n_in, out_features, kernel_init=nnx.initializers.glorot_uniform(), rngs=rngs
         )
         self.cfg = cfg
@@ -195,7 +195,7 @@ class BiLSTM(nnx.Module):
                 # nnx.Bidirectional puts at step 0, the backward outputs being in time order).
                 h = jnp.concatenate([h[:, -1, :size], h[:, 0, size:]], axis=-1)
             h = self.dropout(h, deterministic=deterministic, rngs=rngs)
-        return self.head(h)
+        return self.readout(h)
 
 
 def build(cfg: BiLSTMConfig, *, in_features: int, out_features: int, rngs: nnx.Rngs) -> BiLSTM:

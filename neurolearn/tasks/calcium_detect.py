@@ -381,7 +381,8 @@ class CalciumDetectTask(Task):
         path = Path(path)
         allowed = (self.dataset, *self.other_datasets)
         if is_spikefinder_path(path):
-            if path.exists() and not spikes_path_for(path).exists():
+            kind = dataset_name(path) if path.exists() else None
+            if kind == "spikefinder" and not spikes_path_for(path).exists():
                 raise FileNotFoundError(
                     f"{str(path)!r} has no spikes file beside it ({spikes_path_for(path).name}); "
                     "calcium-detect takes its labels from the ground-truth spikes"

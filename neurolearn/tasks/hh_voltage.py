@@ -7,11 +7,12 @@ traces. The seed (a Keras notebook) trained a Conv1D network (2/6/16 channels, k
 Adam 1e-3, MSE, batch 100 for 100 epochs on all but the last 500 traces, and reported a
 validation MSE ≈ 0.112 mV² (≈ 4 % of Var V).
 
-Here: the same model and training (the defaults), split by trace (the last ``n_val`` traces
-validate: traces are independent trials, so nothing leaks), metrics in mV on the validation
-traces and on the 10 s test traces, and two baselines (the training mean; a linear filter with the
-model's receptive field fitted by least squares). ``causal=true`` pads on the left only (the
-prediction at t uses the current up to t). Deviation from the seed: inputs and targets are
+Here: the same model and training (the defaults, preset ``seed``), split by trace (the last
+``n_val`` traces, 5 % by default, validate: traces are independent trials, so nothing leaks),
+metrics in mV on the validation traces and on the 10 s test traces, and two baselines (the
+training mean; a linear filter with the model's receptive field fitted by least squares).
+``model.causal=true`` (preset ``best``) pads on the left only (the prediction at t uses the
+current up to t). Deviation from the seed: inputs and targets are
 standardised with training-split statistics by default (``normalise=false`` trains on raw pA/mV as
 the seed did); the L2 penalty then acts on weights in normalised units.
 """
@@ -98,7 +99,7 @@ class HHVoltageTask(Task):
     name = "hh-voltage"
     description = (
         "Conv1D (219 params): HH input current (pA) -> subthreshold voltage (mV), "
-        "1 ms steps; causal variant with causal=true"
+        "1 ms steps; causal variant: preset best (model.causal=true)"
     )
     dataset = "hh-voltage"
     Config = HHVoltageConfig

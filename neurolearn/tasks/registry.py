@@ -264,7 +264,10 @@ class Task(abc.ABC):
     @staticmethod
     def _predict_by_window(run, trace: np.ndarray, window: int, target) -> np.ndarray:
         """One prediction per frame of ``trace`` (T, C): the window whose target is that frame,
-        NaN for frames no window targets (the first ``window`` of a forecast)."""
+        NaN for frames no window targets (e.g. the first ``window`` of a forecast).
+
+        ``target`` is a name (``"next"``, ``"centre"``, ``"last"``) or the frame's offset in
+        the window (an int in [0, window))."""
         from ..data.windows import sliding_windows, target_offset
 
         trace = np.asarray(trace)
@@ -273,9 +276,17 @@ class Task(abc.ABC):
             raise ValueError(
                 f"a trace of {len(trace)} frames is shorter than one window ({span} frames)"
             )
-        offset = target_offset(window, target)
+        if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+            if not 0 <= target < window:
+                raise ValueError(f"a target offset must be in [0, {window}), got {target}")
+            offset = int(target)
+        else:
+            offset = target_offset(window, target)
         views = sliding_windows(trace[: len(trace) - (span - window)], window)
-        pred = run.predict(views)
+        chunk = max(1, (1 << 24) // max(1, window * trace[0].size))  # ~64 MB of float32
+        pred = np.concatenate(
+            [run.predict(views[i : i + chunk]) for i in range(0, len(views), chunk)]
+        )
         out = np.full((len(trace),) + pred.shape[1:], np.nan)
         out[offset : offset + len(pred)] = pred
         return out

@@ -83,8 +83,8 @@ class RingCountsConfig(TrainConfig):
 class RingCountsTask(Task):
     name = "ring-counts"
     description = (
-        "LSTM: the E/I ring's spike counts and external input over the previous l bins -> the "
-        "next bin's 600 counts; split by trial"
+        "the E/I ring's spike counts and external input over the previous l bins -> the next "
+        "bin's 600 counts (seed: the poster's LSTM; best: per-cell model); split by trial"
     )
     dataset = "ring-counts"
     Config = RingCountsConfig
