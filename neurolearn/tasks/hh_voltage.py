@@ -119,9 +119,10 @@ class HHVoltageTask(Task):
         # 100 epochs, the last 5 % of the traces validate (500 of 10,000)
         "seed": {},
         # the same network with causal padding (the prediction at t uses the current up to t)
-        "best": {"model.causal": True},
-        # the quickstart: the seed's model for fewer epochs
-        "small": {"epochs": 40},
+        # and a ten times larger learning rate
+        "best": {"model.causal": True, "learning_rate": 1e-2},
+        # the quickstart: best for 40 epochs
+        "small": {"model.causal": True, "learning_rate": 1e-2, "epochs": 40},
     }
 
     def schema(self, cfg):
