@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as M
+from ..baselines import fit_logistic
 from ..config import TrainConfig
 from ..data.prepare import Examples
 from ..data.readers import ArraySpec, dataset_name, is_spikefinder_path, read_dataset
@@ -224,48 +225,6 @@ def cell_normalise(trace: np.ndarray) -> np.ndarray:
     if not sigma > 0:
         sigma = 1.0
     return ((x - np.median(x)) / sigma).astype(np.float32)
-
-
-def fit_logistic(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    l2: float,
-    sample_weight: np.ndarray | None = None,
-    max_iter: int = 1000,
-    tol: float = 1e-8,
-) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression by L-BFGS (scipy).
-
-    Minimises ``Σ sᵢ [log(1 + e^{zᵢ}) − yᵢ zᵢ] + (l2/2)·‖w‖²`` with ``z = x w + b`` (the
-    intercept is not penalised): scikit-learn's ``LogisticRegression(C=1/l2)`` objective.
-
-    Returns:
-        ``(w, b)``: weights (features,) and intercept.
-    """
-    from scipy.optimize import minimize
-
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    n_f = x.shape[1]
-
-    def fun(theta):
-        w, b = theta[:n_f], theta[n_f]
-        z = x @ w + b
-        loss = np.sum(s * (np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * np.dot(w, w)
-        r = s * (1.0 / (1.0 + np.exp(-z)) - y)
-        grad = np.concatenate([x.T @ r + l2 * w, [r.sum()]])
-        return loss, grad
-
-    res = minimize(
-        fun,
-        np.zeros(n_f + 1),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-12},
-    )
-    return res.x[:n_f], float(res.x[n_f])
 
 
 def _sigmoid(z):

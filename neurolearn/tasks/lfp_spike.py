@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as M
+from ..baselines import balanced_weights
+from ..baselines import fit_logistic as _fit_logistic
 from ..config import TrainConfig
 from ..data.prepare import Examples
 from ..data.readers import ArraySpec, dataset_name, read_dataset
@@ -180,41 +182,17 @@ def window_features(x: np.ndarray, starts: np.ndarray, window: int) -> np.ndarra
 def fit_logistic(
     X: np.ndarray, y: np.ndarray, l2: float, *, balance: bool = False
 ) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression by L-BFGS (scipy).
-
-    Minimises ``Σ_i c_i ℓ_i / Σ_i c_i + l2 · ‖w‖²``, ``ℓ_i = log(1 + exp(z_i)) − y_i z_i``,
-    ``z = X w + b`` (the intercept is not penalised), with ``c_i = 1`` or, with ``balance``,
-    ``c_i = n / (2 n_{y_i})`` (both classes weigh the same). The same solution as
-    scikit-learn's ``LogisticRegression(C=1 / (2 · n · l2))`` (``class_weight="balanced"`` with
-    ``balance``).
+    """L2-regularised logistic regression (:func:`neurolearn.baselines.fit_logistic`) with
+    the penalty per example: minimises the (class-balanced, with ``balance``) mean log-loss
+    ``+ l2 · ‖w‖²``, i.e. scikit-learn's ``LogisticRegression(C=1 / (2 · n · l2))``
+    (``class_weight="balanced"`` with ``balance``).
 
     Returns:
         ``(w, b)``.
     """
-    from scipy.optimize import minimize
-    from scipy.special import expit
-
-    X = np.asarray(X, np.float64)
-    y = np.asarray(y, np.float64)
-    n, d = X.shape
-    if balance:
-        n1 = y.sum()
-        c = np.where(y > 0.5, n / (2 * n1), n / (2 * (n - n1)))
-    else:
-        c = np.ones(n)
-    c = c / c.sum()
-
-    def f(theta):
-        w, b = theta[:d], theta[d]
-        z = X @ w + b
-        loss = c @ (np.logaddexp(0.0, z) - y * z) + l2 * (w @ w)
-        r = c * (expit(z) - y)
-        return loss, np.concatenate([X.T @ r + 2 * l2 * w, [r.sum()]])
-
-    p = float(np.clip(c @ y, 1e-6, 1 - 1e-6))
-    theta0 = np.concatenate([np.zeros(d), [np.log(p / (1 - p))]])
-    res = minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 5000, "gtol": 1e-8})
-    return res.x[:d], float(res.x[d])
+    n = len(y)
+    weights = balanced_weights(y) if balance else None
+    return _fit_logistic(X, y, l2=2.0 * n * l2, sample_weight=weights)
 
 
 def logistic_predict(x: np.ndarray, starts: np.ndarray, window: int, w: np.ndarray, b: float):
