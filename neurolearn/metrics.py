@@ -31,6 +31,7 @@ __all__ = [
     "precision_recall_f1",
     "f1_at_threshold",
     "best_f1",
+    "binary_scores",
     "spikefinder_correlation",
     "spikefinder_scores",
     "SpikefinderScores",
@@ -237,6 +238,28 @@ def pr_auc(y_true, scores) -> float:
     recall = tp / n_pos
     recall_prev = np.r_[0.0, recall[:-1]]
     return float(np.sum((recall - recall_prev) * precision))
+
+
+def binary_scores(y_true, scores, *, threshold: float = 0.5) -> dict[str, float]:
+    """The detection tasks' summary of labels (0/1) and scores (P(y = 1)): ``base_rate``,
+    ``accuracy`` and ``balanced_accuracy`` at ``threshold``, ``roc_auc``, ``pr_auc`` (the
+    last two NaN when the labels hold one class only)."""
+    y = np.asarray(y_true).astype(np.int64)
+    p = np.asarray(scores, np.float64)
+
+    def defined(fn) -> float:
+        try:
+            return float(fn(y, p))
+        except ValueError:  # one class only
+            return float("nan")
+
+    return {
+        "base_rate": float(y.mean()),
+        "accuracy": accuracy(y, p >= threshold),
+        "balanced_accuracy": balanced_accuracy(y, p >= threshold),
+        "roc_auc": defined(roc_auc),
+        "pr_auc": defined(pr_auc),
+    }
 
 
 # --------------------------------------------------------------------------- spike inference

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["toy_hh_voltage_arrays", "write_toy_hh_voltage"]
+__all__ = ["toy_hh_voltage_arrays", "write_toy_hh_voltage", "snapshot"]
 
 
 def _ou(n: int, t: int, rng: np.random.Generator, *, tau_ms: float, sd_pA: float) -> np.ndarray:
@@ -71,3 +71,19 @@ def write_toy_hh_voltage(
         f.attrs["toy"] = True
         f.attrs["generator"] = "neurolearn.testing.write_toy_hh_voltage (not a simulation)"
     return path
+
+
+def snapshot(folder: str | os.PathLike) -> dict[str, tuple[int, str]]:
+    """``{relative path: (mtime_ns, sha256)}`` of every file under ``folder``: compare two
+    snapshots to check that nothing was written."""
+    import hashlib
+
+    folder = Path(folder)
+    return {
+        str(p.relative_to(folder)): (
+            p.stat().st_mtime_ns,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

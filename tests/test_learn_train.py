@@ -3,7 +3,6 @@ input without touching a run folder, and reloads for evaluation and prediction."
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -21,22 +20,11 @@ from neurolearn.data.prepare import Examples
 from neurolearn.models import CNNConfig
 from neurolearn.predict import predict_file
 from neurolearn.tasks import Task, register
-from neurolearn.testing import write_toy_hh_voltage
+from neurolearn.testing import snapshot, write_toy_hh_voltage
 from neurolearn.train import NonFiniteLossError, evaluate_run, load_run, train_and_evaluate
 from neurosim.spikefinder import read_table, write_table
 
 FAST = {"n_val": 40, "batch_size": 32, "learning_rate": 1e-2, "eval_batch_size": 64}
-
-
-def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
-    return {
-        str(p.relative_to(folder)): (
-            p.stat().st_mtime_ns,
-            hashlib.sha256(p.read_bytes()).hexdigest(),
-        )
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def weights(run_dir: Path, which: str = "latest") -> dict[str, np.ndarray]:

@@ -5,7 +5,6 @@ against scikit-learn, and clear refusals of bad input that leave run folders alo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -21,23 +20,12 @@ from neurolearn.data.readers import dataset_name
 from neurolearn.data.splits import LeakageWarning, check_no_overlap
 from neurolearn.tasks import get
 from neurolearn.tasks.lfp_spike import fit_logistic, logistic_predict, window_features
-from neurolearn.testing import write_toy_hh_voltage
+from neurolearn.testing import snapshot, write_toy_hh_voltage
 from neurolearn.train import evaluate_run, train_and_evaluate
 from neurosim.datasets.lfp import LFPDatasetConfig, generate_lfp, write_lfp_csv
 
 TASK = get("lfp-spike")
 DETECT = {"label_position": 50}
-
-
-def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
-    return {
-        str(p.relative_to(folder)): (
-            p.stat().st_mtime_ns,
-            hashlib.sha256(p.read_bytes()).hexdigest(),
-        )
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

@@ -231,13 +231,6 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
 
 
-def _safe(fn, *args) -> float:
-    try:
-        return float(fn(*args))
-    except ValueError:  # one class only
-        return float("nan")
-
-
 def _per_cell(y, p, groups, threshold) -> dict[str, float]:
     """Balanced accuracy and ROC AUC of every held-out cell that has both classes: median, sd
     (over cells), min; and the number of such cells."""
@@ -515,15 +508,7 @@ class CalciumDetectTask(Task):
 
     # ------------------------------------------------------------------ evaluation
     def metrics(self, y_true, y_pred, cfg):
-        y = np.asarray(y_true).astype(np.int64)
-        p = np.asarray(y_pred, np.float64)
-        return {
-            "balanced_accuracy": M.balanced_accuracy(y, p >= cfg.threshold),
-            "roc_auc": _safe(M.roc_auc, y, p),
-            "pr_auc": _safe(M.pr_auc, y, p),
-            "accuracy": M.accuracy(y, p >= cfg.threshold),
-            "base_rate": float(y.mean()),
-        }
+        return M.binary_scores(y_true, y_pred, threshold=cfg.threshold)
 
     def _scores(self, y, p, groups, cfg) -> dict[str, float]:
         return {**self.metrics(y, p, cfg), **_per_cell(y, p, groups, cfg.threshold)}

@@ -542,18 +542,8 @@ class LFPSpikeTask(Task):
         return out
 
     def metrics(self, y_true, y_pred, cfg):
-        y = np.asarray(y_true).astype(np.int64)
-        p = np.asarray(y_pred, np.float64)
-        f1, thr = M.best_f1(y, p)
-        return {
-            "base_rate": float(y.mean()),
-            "accuracy": M.accuracy(y, p >= 0.5),
-            "balanced_accuracy": M.balanced_accuracy(y, p >= 0.5),
-            "roc_auc": M.roc_auc(y, p),
-            "pr_auc": M.pr_auc(y, p),
-            "f1_best": f1,
-            "f1_threshold": thr,
-        }
+        f1, thr = M.best_f1(np.asarray(y_true).astype(np.int64), y_pred)
+        return {**M.binary_scores(y_true, y_pred), "f1_best": f1, "f1_threshold": thr}
 
     def baselines(self, prepared, cfg):
         """The base rate (the training share of 1s, for every window) and an L2 logistic
