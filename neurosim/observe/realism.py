@@ -60,13 +60,13 @@ def native_frame_rate(traces: list[np.ndarray], frame_rate: float) -> float:
     Fourier upsampling leaves no power above the native Nyquist frequency: the spectrum of the
     resampled trace drops by many orders of magnitude there. Returns twice the highest frequency
     whose mean log power is within 2.5 decades of the 1–3.5 Hz floor (``frame_rate`` if none
-    drops).
+    drops). Traces of unequal length are analysed with the shortest one's segment length.
     """
     from scipy.signal import welch
 
     logs = []
+    n = min(4096, min(len(x) for x in traces))  # one segment length: one frequency grid
     for x in traces:
-        n = min(4096, len(x))
         f, p = welch(np.asarray(x, np.float64), fs=frame_rate, nperseg=n)
         logs.append(np.log10(np.maximum(p, 1e-300)))
     lp = np.mean(logs, axis=0)
