@@ -170,6 +170,18 @@ def _cmd_score(args) -> int:
             f"{args.prediction!r} has {len(pred)}; score needs the same cells"
         )
     scores = spikefinder_scores(truth, pred, downsample=args.downsample)
+    if args.figure:
+        from .report import plot_inference
+
+        calcium = read_table(args.calcium, interior_nan=True) if args.calcium else None
+        if calcium is not None and len(calcium) != len(truth):
+            raise ValueError(
+                f"{args.calcium!r} has {len(calcium)} cells but {args.truth!r} has {len(truth)}"
+            )
+        plot_inference(
+            args.figure, truth, pred, scores.cells, calcium=calcium,
+            title=f"{args.prediction} against {args.truth}",
+        )  # fmt: skip
     if args.json:
         from .checkpoints import json_ready
 
@@ -398,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="frames per bin (4 → 25 Hz, 8 → 12.5 Hz, 16 → 6.25 Hz; default 4)",
     )
+    p.add_argument(
+        "--figure",
+        metavar="PNG",
+        help="also draw every cell's r and the median cell's true and inferred spikes",
+    )
+    p.add_argument("--calcium", metavar="CAL.csv", help="the calcium traces, for --figure")
     p.add_argument(
         "--json",
         action="store_true",

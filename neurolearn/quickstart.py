@@ -57,6 +57,12 @@ QUICKSTART: tuple[Step, ...] = (
         ("calcium", "--cells", "20", "--duration-s", "60", "--noise-level", "2"),
         "roc_auc",
     ),
+    Step(
+        "calcium-rate",
+        "calcium.h5",  # the same synthetic cells as calcium-detect
+        ("calcium", "--cells", "20", "--duration-s", "60", "--noise-level", "2"),
+        "corr_25hz_mean",
+    ),
 )
 
 

@@ -241,3 +241,61 @@ def write_report(
         "",
     ]
     return write_text_atomic(folder.report_md, "\n".join(lines))
+
+
+def plot_inference(
+    path,
+    truth: list[np.ndarray],
+    pred: list[np.ndarray],
+    r_cells,
+    *,
+    calcium: list[np.ndarray] | None = None,
+    seconds: float = 30.0,
+    frame_rate: float = 100.0,
+    title: str = "",
+) -> None:
+    """Spike inference on a recording: the Spikefinder r of every cell, and the cell with the
+    median r over ``seconds`` (its calcium trace when given, true spikes, inferred rate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = np.asarray(r_cells, np.float64)
+    ok = np.flatnonzero(np.isfinite(r))
+    cell = int(ok[np.argsort(r[ok])[len(ok) // 2]]) if ok.size else 0
+    n = min(len(truth[cell]), len(pred[cell]), int(seconds * frame_rate))
+    # the stretch with the most spikes
+    s = np.nan_to_num(np.asarray(truth[cell], np.float64))
+    c = np.concatenate([[0.0], np.cumsum(s)])
+    start = int(np.argmax(c[n:] - c[: len(c) - n])) if len(s) > n else 0
+    t = (start + np.arange(n)) / frame_rate
+    rows = 3 if calcium is not None else 2
+    fig = plt.figure(figsize=(12, 2.0 * rows + 1.5))
+    gs = fig.add_gridspec(rows, 4)
+    ax_r = fig.add_subplot(gs[:, 0])
+    ax_r.barh(np.arange(len(r)), np.nan_to_num(r), color="tab:blue")
+    ax_r.barh([cell], [np.nan_to_num(r[cell])], color="tab:orange")
+    ax_r.set_yticks(np.arange(len(r)))
+    ax_r.set_ylabel("cell")
+    ax_r.set_xlabel("Spikefinder r (25 Hz)")
+    ax_r.invert_yaxis()
+    axes = [fig.add_subplot(gs[i, 1:]) for i in range(rows)]
+    k = 0
+    if calcium is not None:
+        axes[0].plot(t, np.asarray(calcium[cell])[start : start + n], color="k", lw=0.7)
+        axes[0].set_ylabel("fluorescence")
+        k = 1
+    axes[k].vlines(t[s[start : start + n] > 0], 0, s[start : start + n][s[start : start + n] > 0],
+                   color="k", lw=1.0)  # fmt: skip
+    axes[k].set_ylabel("true spikes")
+    axes[k + 1].plot(t, np.asarray(pred[cell], np.float64)[start : start + n], color="tab:orange",
+                     lw=0.9)  # fmt: skip
+    axes[k + 1].set_ylabel("inferred rate\n(spikes/frame)")
+    axes[-1].set_xlabel(f"time (s), cell {cell} (median r = {r[cell]:.3f})")
+    for a in axes[:-1]:
+        a.sharex(axes[-1])
+    fig.suptitle(title, fontsize=11, x=0.02, ha="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

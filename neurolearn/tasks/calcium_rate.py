@@ -253,15 +253,16 @@ class CalciumRateTask(Task):
         # the elephant's training on every window (15 epochs of Adagrad, batch 256); an epoch
         # of a large synthetic file is long on a CPU: cap it with epoch_size=N
         "seed": {},
-        # measured (docs/tasks/calcium-rate.md): inputs in units of each trace's noise, Adam
-        # with a cosine schedule, 20 epochs of 100,000 random windows
+        # docs/tasks/calcium-rate.md: the elephant CNN on inputs in units of each trace's
+        # noise (scale-free: ΔF/F and normalised recordings alike), Adam with a cosine
+        # schedule, 10 epochs of 50,000 random windows
         "best": {
             "normalise": "cell",
             "optimizer": "adam",
             "learning_rate": 1e-3,
             "schedule": "cosine",
-            "epochs": 20,
-            "epoch_size": 100_000,
+            "epochs": 10,
+            "epoch_size": 50_000,
         },
         # the quickstart: a narrower CNN, seconds
         "small": {
