@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="training noise levels as multiples of the matched one (default 0.5 1 2)",
     )
     p.add_argument(
-        "--cells", type=_positive_int, default=40, help="simulated cells per noise level (40)"
+        "--cells", type=_positive_int, default=30, help="simulated cells per noise level (30)"
     )
     p.add_argument(
         "--duration-s", type=_positive_float, default=300.0, help="simulated s per cell (300)"

@@ -382,7 +382,9 @@ class Engine:
     def targets(self, name: str, indices=None) -> np.ndarray:
         source = self.prepared.sources[name]
         indices = np.arange(len(source)) if indices is None else np.asarray(indices)
-        return np.asarray(source.fetch(source.arrays, indices)["y"])
+        # gather y alone: the input windows of a whole split can be large
+        arrays = {k: v for k, v in source.arrays.items() if k in ("y", "starts")}
+        return np.asarray(source.fetch(arrays, indices)["y"])
 
     def inputs(self, name: str, indices) -> np.ndarray:
         source = self.prepared.sources[name]

@@ -55,7 +55,8 @@ class InferSettings:
         cells_per_level: simulated cells per noise level.
         duration_s: simulated seconds per cell.
         config: the calcium-rate preset to train (``best``, ``seed``, ``small``).
-        overrides: config overrides on top of the preset (``{"epochs": 5}``).
+        overrides: config overrides on top of the preset (``{"epochs": 5}``); infer-spikes
+            holds out a tenth of the cells each for validation and test unless told.
         seed: seed of the simulation and the training.
         match_cells, match_duration_s: size of the simulations that match the noise.
     """
@@ -64,7 +65,7 @@ class InferSettings:
     frame_rate: float = MODEL_RATE
     native_rate: float | None = None
     noise_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
-    cells_per_level: int = 40
+    cells_per_level: int = 30
     duration_s: float = 300.0
     config: str = "best"
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -282,7 +283,10 @@ def infer_spikes(
             f"training set: {len(cfgs)} × {settings.cells_per_level} cells at ν = {nus} → {data_path}"
         )
         generate_calcium_mixture(data_path, cfgs, progress=progress)
-    overrides = {"seed": settings.seed, **settings.overrides}
+    # a tenth of the cells each for validation and test: every frame of a held-out cell is
+    # scored each epoch, which costs more than the epoch's training windows otherwise
+    overrides = {"seed": settings.seed, "val_fraction": 0.1, "test_fraction": 0.1,
+                 **settings.overrides}  # fmt: skip
     run_key = _digest({"data": data_key, "preset": settings.config, "overrides": overrides})
     run_dir = cache / f"run-{run_key}"
     run_json = run_dir / "run.json"
