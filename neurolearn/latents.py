@@ -288,9 +288,7 @@ def analyse_latents(
                 "already (pass other files with --data)"
             )
     key = jax.random.fold_in(jax.random.key(cfg.seed), 1)
-    prepared = task.prepare(
-        read_for_run(run, tpath), cfg, key=key, normalisation=run.normalisation
-    )
+    prepared = task.prepare(read_for_run(run, tpath), cfg, key=key, normalisation=run.normalisation)
     saved = RunFolder(run_dir).split_json
     if saved.exists():
         import json
@@ -378,9 +376,7 @@ def analyse_latents(
     pc1_auc = {}
     for n in scored:
         y = get(n)[1]
-        pc1_auc[n] = (
-            float(M.roc_auc(y, proj[n][:, 0])) if 0 < y.sum() < len(y) else float("nan")
-        )
+        pc1_auc[n] = float(M.roc_auc(y, proj[n][:, 0])) if 0 < y.sum() < len(y) else float("nan")
 
     # ---------------------------------------------------------------- classifiers
     zt = latents["train"]
@@ -660,7 +656,9 @@ def _plot_decoded(path, report, cfg):
         axes[1].plot(t, cm[k]["trace"], color=col, lw=1.2, ls="--",
                      label=f"decoded mean {k} latent (P = {cm[k]['p_spike_reencoded']:.2f})")  # fmt: skip
     _shade(axes[1], cfg)
-    axes[1].set_title("class means: the data (solid), the decoder at the mean latent (dashed)", fontsize=9)
+    axes[1].set_title(
+        "class means: the data (solid), the decoder at the mean latent (dashed)", fontsize=9
+    )
     axes[1].legend(fontsize=7)
     unit = "z-scored window" if cfg.normalise == "window" else "normalised trace"
     axes[0].set_ylabel(f"{unit} (as the model sees it)")
