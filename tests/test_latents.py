@@ -205,3 +205,21 @@ def test_bad_runs_and_files_are_refused_with_one_line(vae, tmp_path, capsys):
     assert not out.exists()  # nothing written by any refusal
     (tmp_path / "afile").write_text("x")
     _refused(capsys, ["latents", run, "--out", str(tmp_path / "afile")], "is a file")
+
+
+def test_the_newton_solver_finds_the_same_logistic_regression_as_scikit_learn():
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    from neurolearn.baselines import balanced_weights, fit_logistic
+
+    rng = np.random.default_rng(3)
+    # correlated features, as a VAE's latents
+    x = rng.normal(size=(1000, 8)) @ (np.eye(8) + 0.5 * rng.normal(size=(8, 8)))
+    y = (x[:, 0] - 0.5 * x[:, 1] + rng.normal(size=1000) > 0.8).astype(float)
+    for c in (0.1, 10.0):
+        w, b = fit_logistic(x, y, l2=1.0 / c, sample_weight=balanced_weights(y), solver="newton")
+        ref = sklearn.LogisticRegression(C=c, class_weight="balanced", tol=1e-10, max_iter=10_000)
+        ref.fit(x, y)
+        np.testing.assert_allclose(w, ref.coef_[0], rtol=1e-4, atol=1e-6)
+        assert b == pytest.approx(ref.intercept_[0], rel=1e-4, abs=1e-6)
+    with pytest.raises(ValueError, match="solver must be 'lbfgs' or 'newton', got 'sgd'"):
+        fit_logistic(x, y, l2=1.0, solver="sgd")
