@@ -416,13 +416,12 @@ def analyse_latents(
     sd_u = float(np.std((zt - zbar) @ u))
     steps = np.array(sorted({0.0, *(-a for a in alphas), *alphas}))
     zs = zbar[None, :] + (steps * sd_u)[:, None] * u[None, :]
-    decoded = model.decode(zs)
-    re = model.encode(decoded[..., None])
-    p_re = p_latent(re["mean"].astype(np.float64))
-    # the decoder's picture of each class: its output at the class's mean training latent
+    # and the decoder's picture of each class: its output at the class's mean training latent
     zc = np.stack([zt[yt == 0].mean(axis=0), zt[yt == 1].mean(axis=0)])
-    dec_c = model.decode(zc)
-    p_c = p_latent(model.encode(dec_c[..., None])["mean"].astype(np.float64))
+    both = model.decode(np.concatenate([zs, zc]))  # one call: one compiled shape
+    p_both = p_latent(model.encode(both[..., None])["mean"].astype(np.float64))
+    decoded, dec_c = both[: len(zs)], both[len(zs) :]
+    p_re, p_c = p_both[: len(zs)], p_both[len(zs) :]
     dist_c = float(np.linalg.norm(zc[1] - zc[0]))
 
     # ---------------------------------------------------------------- prior samples
