@@ -239,6 +239,24 @@ def _cmd_results(args) -> int:
     return 0
 
 
+def _cmd_latents(args) -> int:
+    from .latents import analyse_latents
+
+    result = analyse_latents(
+        args.run,
+        data=args.data or (),
+        out=args.out,
+        train_data=args.train_data,
+        which=args.checkpoint,
+        n_samples=args.samples,
+        progress=not args.no_progress,
+        log=print,
+    )
+    for path in result.files:
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neurolearn",
@@ -346,6 +364,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", metavar="FILE", help="also update this README's table")
     p.add_argument("--metrics", nargs="+", metavar="NAME", help="only these metric columns")
     p.set_defaults(func=_cmd_results)
+
+    p = sub.add_parser(
+        "latents",
+        help="the tutorial's latent analysis of a calcium-detect VAE run",
+        description="Encode the held-out windows of RUN_DIR (a calcium-detect run of --config "
+        "seed-vae: its own split, the validation and test cells) and every window of each "
+        "--data file (all cells held out), then: PCA of the latent means (explained variance, "
+        "PC1/PC2 scatter coloured spike / no spike), L2 logistic regression on the latents "
+        "fitted on training-cell windows only and scored on the held-out cells and the files "
+        "(balanced accuracy, ROC AUC; beside the same regression on the window features), the "
+        "classifier's direction decoded into a 'spiking' trace, samples from the decoder, and "
+        "the reconstruction error. Writes OUT/latents.json, pca.png, decoded.png, samples.png.",
+        epilog="example: neurolearn latents runs/cd-vae --data "
+        "../shared/data/spikefinder/4.train.calcium.csv --out runs/cd-vae/latents",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="a calcium-detect VAE run folder")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        action="extend",
+        metavar="FILE",
+        help="other files, scored whole: Spikefinder N.train.calcium.csv (spikes beside it) "
+        "or calcium .h5",
+    )
+    p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/latents)")
+    p.add_argument(
+        "--train-data",
+        metavar="FILE",
+        help="the run's training file if it moved (default: the path in run.json; the "
+        "sha256 must match)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "latest"),
+        help="which weights (default: those the run reported with)",
+    )
+    p.add_argument(
+        "--samples", type=_positive_int, default=16, help="windows drawn from the decoder"
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_latents)
 
     p = sub.add_parser(
         "evaluate",
