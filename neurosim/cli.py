@@ -54,6 +54,30 @@ def nonneg_float(text: str) -> float:
     return value
 
 
+def devices_arg(text: str) -> int | None:
+    """``--devices all|N``: None (all local devices) or N >= 1."""
+    from .parallel import parse_devices
+
+    try:
+        return parse_devices(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'all' or a positive integer, got {text!r}"
+        ) from None
+
+
+def add_devices_arg(p: argparse.ArgumentParser) -> None:
+    """``--devices all|N`` (every generator has it; the CLI applies it before JAX starts)."""
+    p.add_argument(
+        "--devices",
+        type=devices_arg,
+        default=None,
+        metavar="all|N",
+        help="split each batch across all local devices (default) or the first N; the file is "
+        "the same for any number (on CPU, N devices = N XLA host devices, one thread each)",
+    )
+
+
 def add_common_output_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
     """Options every generator shares: --out, --seed, --overwrite, --no-progress."""
     p.add_argument("--out", required=True, help=out_help)
@@ -151,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, spec in all_datasets().items():
         p = gsub.add_parser(name, help=spec.description, description=spec.description)
         spec.add_arguments(p)
+        add_devices_arg(p)
         p.set_defaults(func=lambda a, _spec=spec: (print(f"wrote {_spec.generate(a)}"), 0)[1])
 
     p = sub.add_parser(
@@ -183,9 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .parallel import use_cpu_cores
+    from .parallel import set_devices, use_cpu_cores
 
-    use_cpu_cores()  # one XLA CPU device per core: batched simulations use them all
+    devices = getattr(args, "devices", None)
+    use_cpu_cores(devices)  # one XLA CPU device per core (or N): batched simulations use them
+    set_devices(devices)
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):
