@@ -14,6 +14,11 @@ devices, default all of them. On CPU, XLA runs one device's computation on one t
 batched simulation on the default single CPU device uses one core; :func:`use_cpu_cores` asks
 JAX for one host device per core. It must run before JAX first touches a device (the CLI and
 the benchmarks call it at start-up); later calls change nothing.
+
+Several processes (hosts): :func:`init_distributed` starts :func:`jax.distributed.initialize`
+from environment variables; each process simulates on its own devices and a generator that
+supports it writes its own shard of the dataset (``neurosim.io.shard_path``), which
+``neurosim join-shards`` joins into the file a single process would have written.
 """
 
 from __future__ import annotations
@@ -210,3 +215,52 @@ def device_summary(devices: str | int | None = "default") -> dict[str, Any]:
         "process_index": jax.process_index(),
         "process_count": jax.process_count(),
     }
+
+
+# ------------------------------------------------------------------------- several processes
+
+
+def init_distributed() -> tuple[int, int]:
+    """Start JAX's multi-process runtime (:func:`jax.distributed.initialize`) from the environment.
+
+    Reads ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of process 0), ``JAX_NUM_PROCESSES`` and
+    ``JAX_PROCESS_ID``; any of them left unset is detected by JAX inside a SLURM job (``srun``
+    sets ``SLURM_NTASKS``, ``SLURM_PROCID``, ``SLURM_STEP_NODELIST``), Open MPI or Kubernetes.
+    Must run before JAX touches a device. Each process then simulates on its own local devices
+    (:func:`local_devices`); no arrays cross processes.
+
+    Returns:
+        ``(process_index, process_count)``.
+
+    Raises:
+        ValueError: a malformed variable, or no coordinator address and no cluster detected.
+    """
+    import jax
+
+    kwargs: dict[str, Any] = {}
+    for var, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        text = os.environ.get(var)
+        if text is None:
+            continue
+        try:
+            kwargs[arg] = int(text)
+        except ValueError:
+            raise ValueError(f"{var} must be an integer, got {text!r}") from None
+    address = os.environ.get("JAX_COORDINATOR_ADDRESS")
+    in_cluster = any(v in os.environ for v in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE"))
+    if address is None and not in_cluster:
+        raise ValueError(
+            "several processes need JAX_COORDINATOR_ADDRESS=host:port (process 0's address), "
+            "JAX_NUM_PROCESSES and JAX_PROCESS_ID, or a SLURM/Open MPI job (see docs/scaling.md)"
+        )
+    if _backend_initialized():
+        raise RuntimeError("jax.distributed.initialize must run before JAX starts a device")
+    jax.distributed.initialize(coordinator_address=address, **kwargs)
+    return jax.process_index(), jax.process_count()
+
+
+def process_shard() -> tuple[int, int]:
+    """``(jax.process_index(), jax.process_count())``: which process this is, of how many."""
+    import jax
+
+    return jax.process_index(), jax.process_count()
