@@ -180,3 +180,26 @@ def test_generators_without_shards_refuse_several_processes(tmp_path, capsys):
         code = main([*ARGS, "--out", str(tmp_path / "r.h5"), "--distributed"])
         assert code == 2
         assert "several processes need JAX_COORDINATOR_ADDRESS" in capsys.readouterr().err
+
+
+def test_the_commands_in_docs_scaling_parse():
+    """Every `neurosim` command in docs/scaling.md's shell blocks is one the CLI accepts."""
+    import shlex
+
+    from neurosim.cli import build_parser
+
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]]
+    commands = []
+    for block in blocks:
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            while words and ("=" in words[0] or words[0] in ("srun", "export")):
+                words = words[1:]
+            if words and words[0] == "neurosim":
+                commands.append([w for w in words[1:] if w != "&"])
+    assert len(commands) >= 6
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        assert args.func is not None
