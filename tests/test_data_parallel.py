@@ -1,5 +1,7 @@
 """Data-parallel training (config devices=4) equals one device; its checkpoints restore on one.
 
+(Slow: ~1 min on the 2-core machine; only the argument checks run in the default suite.)
+
 The 4-device runs happen in a subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
 (this process has one CPU device, see conftest.py); it writes run folders that this process
 reads, compares with its own one-device runs, and resumes on its one device.
@@ -81,6 +83,7 @@ def runs(tmp_path_factory):
     return d, data, lines, one
 
 
+@pytest.mark.slow
 def test_four_devices_train_like_one(runs):
     d, _, lines, one = runs
     w1 = weights(d / "one")  # also: checkpoints written on 4 devices restore here, on 1
@@ -99,6 +102,7 @@ def test_four_devices_train_like_one(runs):
         assert info["devices"] in (4, "all")
 
 
+@pytest.mark.slow
 def test_training_moved_the_weights_away_from_the_initialisation(runs, tmp_path):
     """Guard against a vacuous comparison: 2 epochs change the weights well beyond tolerance."""
     d, data, _, _ = runs
@@ -111,6 +115,7 @@ def test_training_moved_the_weights_away_from_the_initialisation(runs, tmp_path)
     assert max(float(np.max(np.abs(w1[k] - w2[k]))) for k in w1) > 1e-3
 
 
+@pytest.mark.slow
 def test_a_four_device_checkpoint_resumes_on_one_device(runs):
     d, data, _, _ = runs
     r = train_and_evaluate(
@@ -122,9 +127,13 @@ def test_a_four_device_checkpoint_resumes_on_one_device(runs):
     assert info["resumes"][-1]["changes"] == {"epochs": [2, 3], "devices": [4, 1]}
 
 
-def test_devices_errors(runs):
+@pytest.mark.slow
+def test_batch_size_must_be_a_multiple_of_the_devices(runs):
     _, _, lines, _ = runs
     assert lines["ERR"].startswith("config batch_size=30 is not a multiple of the 4 devices")
+
+
+def test_devices_errors():
     for bad in (0, "two", True, 1.5):
         with pytest.raises(ValueError, match="config devices must be a positive integer or 'all'"):
             TrainConfig(devices=bad)
