@@ -16,7 +16,9 @@ A run folder holds everything needed to reload, evaluate and continue a model::
       earlier/after_epoch_E/   those of a finished run that was resumed to train longer
 
 Every file is written atomically (a temporary file renamed into place); orbax commits a step
-only when it is complete. A checkpoint is a pure dict ``{"model": …, "optimizer": …}`` of
+only when it is complete. Checkpoints are sharding-aware: written from one device or from the
+replicated state of data-parallel training on several, restored on any number (as host arrays,
+placed by the engine). A checkpoint is a pure dict ``{"model": …, "optimizer": …}`` of
 arrays plus a JSON ``meta`` item (epoch, global step, best value, history, the config it was
 saved with).
 """
@@ -297,9 +299,17 @@ class Checkpoints:
             )
         if step is None:
             raise FileNotFoundError(f"no {which!r} checkpoint in {str(self.folder)!r}")
+        # sharding-aware: the arrays may have been saved from several devices (data-parallel
+        # training, replicated). Where the saved sharding's devices do not exist here (saved on
+        # 4, restored on 1), orbax restores onto this process's first device instead; the engine
+        # then places the arrays (replicated on its mesh, if any).
+        here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         out = m.restore(
             step,
-            args=ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(fallback_sharding=here),
+                meta=ocp.args.JsonRestore(),
+            ),
         )
         state = jax.tree.map(np.asarray, dict(out["state"]))
         return state, dict(out["meta"]), step

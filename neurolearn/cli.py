@@ -320,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in RUN_DIR from its latest checkpoint (only epochs, "
         "patience and other run-length settings may change; epochs not with a cosine "
         "schedule; the result is bit-identical to an uninterrupted run unless "
-        "steps_per_call, eval_batch_size or device_budget_mb change); run.json records each "
-        "resume",
+        "steps_per_call, eval_batch_size, device_budget_mb or devices change); run.json "
+        "records each resume",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument(

@@ -71,6 +71,10 @@ class TrainConfig:
         steps_per_call: training steps per compiled call (``lax.scan``); larger means less
             Python overhead, a coarser progress bar.
         device_budget_mb: most MB of training data to place on the device (None: automatic).
+        devices: data-parallel training over the first N local devices, or ``"all"``: every
+            batch split across them (``batch_size`` a multiple of N), parameters and optimiser
+            state replicated; the same steps as one device, equal up to floating-point
+            reduction order. 1 (default): the one-device program.
 
     ``eval_batch_size``, ``steps_per_call`` and ``device_budget_mb`` may change on ``--resume``
     (they decide how the same steps are run, not which), but they change the compiled program:
@@ -104,6 +108,7 @@ class TrainConfig:
     steps_per_call: int = 64
     device_budget_mb: float | None = None
     checkpoint_every: int = 1
+    devices: int | str = 1
 
     def __post_init__(self):
         for name in (
@@ -115,6 +120,12 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"config {name} must be >= 1, got {getattr(self, name)}")
+        if self.devices != "all" and (
+            isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1
+        ):
+            raise ValueError(
+                f"config devices must be a positive integer or 'all', got {self.devices!r}"
+            )
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"config learning_rate must be > 0, got {self.learning_rate}")
         if self.optimizer not in OPTIMIZERS:
@@ -161,6 +172,7 @@ RESUMABLE_CHANGES = (
     "eval_batch_size",
     "device_budget_mb",
     "checkpoint_every",
+    "devices",
 )
 
 

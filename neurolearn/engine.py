@@ -11,6 +11,14 @@ Randomness: models draw from named streams of an ``nnx.Rngs`` passed to the forw
 ``fold_in(stream key, step)``, at evaluation the keys are fixed, so evaluation is
 deterministic. The L2 penalty is generic: ``config.l2 · Σ w²`` over the parameters whose path
 (``convs/0/kernel``) matches ``config.l2_params``.
+
+Data parallelism (``config.devices`` > 1 or ``"all"``): a 1-D :class:`jax.sharding.Mesh` over
+the first N local devices; the model and optimiser state, the device-resident data and the keys
+are replicated, each step's batch (its indices and weights, or the host-prefetched examples) is
+split along the batch axis (``PartitionSpec(None, "batch")``, a sharding constraint inside the
+step), and XLA inserts the all-reduce of the loss and the gradients. The same steps as on one
+device, equal up to floating-point reduction order. Evaluation runs replicated. With
+``devices=1`` (the default) nothing is placed and the program is the one-device program.
 """
 
 from __future__ import annotations
@@ -156,15 +164,21 @@ def _train_step(task, cfg, graphdef, state, batch, w, step, stream_key):
     return nnx.state((model, optimizer)), (loss, data_loss)
 
 
-def _train_chunk(task, cfg, graphdef, layout, state, data, idx, w, steps, stream_key):
+def _train_chunk(task, cfg, graphdef, layout, mesh, state, data, idx, w, steps, stream_key):
     """``len(steps)`` optimiser steps under ``lax.scan``. With ``layout`` set, ``data`` holds the
     device-resident arrays and ``idx`` the batch indices; with ``layout`` None, ``data`` holds
-    the stacked batches themselves (host-prefetched) and ``idx`` is unused."""
+    the stacked batches themselves (host-prefetched) and ``idx`` is unused. With a ``mesh``,
+    each batch is constrained to be split along its leading (example) axis."""
     import jax
 
     def body(state, inp):
         i, wi, s = inp
         batch = fetch(layout, data, i) if layout is not None else i
+        if mesh is not None:
+            from jax.sharding import NamedSharding, PartitionSpec
+
+            split = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+            batch, wi = jax.lax.with_sharding_constraint((batch, wi), split)
         return _train_step(task, cfg, graphdef, state, batch, wi, s, stream_key)
 
     return jax.lax.scan(body, state, (idx if layout is not None else data, w, steps))
@@ -190,9 +204,41 @@ def _compiled_functions():
     import jax
 
     return {
-        "train": jax.jit(_train_chunk, static_argnums=(0, 1, 2, 3), donate_argnums=(4,)),
+        "train": jax.jit(_train_chunk, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5,)),
         "eval": jax.jit(_eval_batch, static_argnums=(0, 1, 2, 3)),
     }
+
+
+#: name of the mesh axis a training batch is split over
+DATA_AXIS = "batch"
+
+
+def data_mesh(cfg):
+    """The 1-D mesh of data-parallel training (``cfg.devices``), or None for one device.
+
+    Raises:
+        ValueError: more devices than this process sees, or a batch size that is not a
+            multiple of the device count.
+    """
+    import jax
+    from jax.sharding import Mesh
+
+    have = jax.local_devices()
+    n = len(have) if cfg.devices == "all" else int(cfg.devices)
+    if n > len(have):
+        raise ValueError(
+            f"config devices={n} but this process sees only {len(have)} "
+            f"{jax.default_backend()} device(s) (on CPU: XLA_FLAGS="
+            f"--xla_force_host_platform_device_count={n} before JAX starts)"
+        )
+    if n == 1:
+        return None
+    if cfg.batch_size % n:
+        raise ValueError(
+            f"config batch_size={cfg.batch_size} is not a multiple of the {n} devices of "
+            "data-parallel training (each device takes an equal share of every batch)"
+        )
+    return Mesh(np.asarray(have[:n]), (DATA_AXIS,))
 
 
 def _finite(x) -> bool:
@@ -242,6 +288,23 @@ class Engine:
         self._compiled: dict[Any, Any] = {}
         self._device_data: dict[str, Any] = {}
         self.resident = False
+        self.mesh = data_mesh(cfg) if self.training else None
+        if self.mesh is not None:
+            self.state = self._replicate(self.state)
+            self.stream_key = self._replicate(self.stream_key)
+
+    def _replicate(self, tree):
+        import jax
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
+
+    def _split_steps(self, tree):
+        """Place per-step batch arrays ``(steps, batch, ...)``: split along the batch axis."""
+        import jax
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec(None, DATA_AXIS)))
 
     def model_state(self):
         return self.state[0] if self.training else self.state
@@ -258,6 +321,8 @@ class Engine:
 
         check_compatible(ckpt, self.pure_state(), what=what)
         nnx.replace_by_pure_dict(self.state, {0: ckpt["model"], 1: ckpt["optimizer"]})
+        if self.mesh is not None:
+            self.state = self._replicate(self.state)
 
     # ------------------------------------------------------------------ data placement
     def device_data(self, name: str, *, budget_bytes: int | None):
@@ -266,7 +331,11 @@ class Engine:
         if name not in self._device_data:
             source = self.prepared.sources[name]
             if fits_on_device(source.arrays, budget_bytes=budget_bytes):
-                self._device_data[name] = jax.device_put(source.arrays)
+                self._device_data[name] = (
+                    jax.device_put(source.arrays)
+                    if self.mesh is None
+                    else self._replicate(source.arrays)
+                )
             else:
                 self._device_data[name] = None
         return self._device_data[name]
@@ -282,7 +351,8 @@ class Engine:
         data = self.device_data("train", budget_bytes=budget_bytes)
         self.resident = data is not None
         fn = _compiled_functions()["train"]
-        static = (self.task, self.cfg, self.graphdef, source.layout if self.resident else None)
+        layout = source.layout if self.resident else None
+        static = (self.task, self.cfg, self.graphdef, layout, self.mesh)
         b = batcher.batch_size
         for lo, hi in _chunks(batcher.steps_per_epoch, self.cfg.steps_per_call):
             k = hi - lo
@@ -297,10 +367,21 @@ class Engine:
                 batch0 = source.fetch(source.arrays, np.zeros(b, np.int64))
                 payload = jax.tree.map(lambda a, k=k: np.stack([a] * k), batch0)
                 idx = np.zeros(k, np.int32)
+            payload, idx, w, steps = self._place_chunk(payload, idx, w, steps)
             self._compiled[k] = fn.lower(
                 *static, self.state, payload, idx, w, steps, self.stream_key
             ).compile()
         return time.perf_counter() - t0
+
+    def _place_chunk(self, payload, idx, w, steps):
+        """With a mesh: batch indices/weights (and host batches) split, the rest replicated."""
+        if self.mesh is None:
+            return payload, idx, w, steps
+        if self.resident:  # payload: the replicated data; idx: (steps, batch) indices
+            idx = self._split_steps(idx)
+        else:  # payload: (steps, batch, ...) examples; idx: unused (steps,)
+            payload, idx = self._split_steps(payload), self._replicate(idx)
+        return payload, idx, self._split_steps(w), self._replicate(steps)
 
     def run_epoch(self, batcher: Batcher, epoch: int, first_step: int, *, bar=None):
         """One epoch; returns (mean loss, mean data loss, steps). Raises NonFiniteLossError."""
@@ -327,8 +408,9 @@ class Engine:
                 payload, chunk_idx = data, idx[lo:hi]
             else:
                 payload, chunk_idx = next(feed), np.zeros(hi - lo, np.int32)
+            payload, chunk_idx, wc, steps = self._place_chunk(payload, chunk_idx, w[lo:hi], steps)
             self.state, (loss, dloss) = self._compiled[hi - lo](
-                self.state, payload, chunk_idx, w[lo:hi], steps, self.stream_key
+                self.state, payload, chunk_idx, wc, steps, self.stream_key
             )
             loss = np.asarray(loss)
             if not _finite(loss):

@@ -285,3 +285,144 @@ def read_h5(
         arrays = {k: f[k][()] for k in want}
         attrs = read_attrs(f)
     return arrays, attrs
+
+
+# ------------------------------------------------------------------ shards (several processes)
+
+#: attribute of a shard file: ``{"index", "count", "rows": [lo, hi], "n_rows", "row_arrays"}``
+SHARD_ATTR = "shard"
+
+
+def shard_rows(n_rows: int, index: int, count: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of shard ``index`` of ``count``: contiguous, sizes differ by at most 1."""
+    if not (isinstance(count, int) and count >= 1 and isinstance(index, int)):
+        raise ValueError(f"shard index/count must be integers, got {index!r}/{count!r}")
+    if not 0 <= index < count:
+        raise ValueError(f"shard index must be in 0..{count - 1}, got {index}")
+    base, extra = divmod(n_rows, count)
+    lo = index * base + min(index, extra)
+    return lo, lo + base + (1 if index < extra else 0)
+
+
+def shard_path(out: str | os.PathLike, index: int, count: int) -> Path:
+    """``data.h5`` → ``data.shard-00001-of-00004.h5``: the file process ``index`` writes."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.shard-{index:05d}-of-{count:05d}{out.suffix}")
+
+
+def shard_attrs(n_rows: int, index: int, count: int, row_arrays: tuple[str, ...]) -> dict:
+    lo, hi = shard_rows(n_rows, index, count)
+    return {
+        SHARD_ATTR: {
+            "index": index,
+            "count": count,
+            "rows": [lo, hi],
+            "n_rows": n_rows,
+            "row_arrays": list(row_arrays),
+        }
+    }
+
+
+def _find_shards(out: Path) -> list[Path]:
+    found = sorted(out.parent.glob(f"{out.stem}.shard-*-of-*{out.suffix}"))
+    if not found:
+        raise FileNotFoundError(
+            f"no shard files {out.stem}.shard-*-of-*{out.suffix} next to {str(out)!r}"
+        )
+    return found
+
+
+def join_shards(
+    out: str | os.PathLike,
+    shards: list[str | os.PathLike] | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Join the shard files of a multi-process run into the one file a single process writes.
+
+    Row arrays (``shard.row_arrays``) are concatenated in shard order; every other array and
+    attribute must be the same in all shards and is copied; ``created_utc`` is set anew.
+
+    Args:
+        out: the joined file.
+        shards: the shard files (default: every ``OUT-STEM.shard-*-of-*.SUFFIX`` beside ``out``).
+        overwrite: replace an existing ``out``.
+
+    Raises:
+        ValueError: a file that is not a shard, shards of different runs, or missing or
+            repeated shards (the message names them). Nothing is written then.
+    """
+    out = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
+    paths = [Path(p) for p in shards] if shards else _find_shards(out)
+    infos = []
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"shard file {str(p)!r} does not exist")
+        with h5py.File(p, "r") as f:
+            attrs = read_attrs(f)
+            if SHARD_ATTR not in attrs:
+                raise ValueError(f"{str(p)!r} is not a shard file (no {SHARD_ATTR!r} attribute)")
+            if "_partial_key" in f.attrs:
+                raise ValueError(f"{str(p)!r} is unfinished: rerun its process to complete it")
+        infos.append((p, attrs))
+    infos.sort(key=lambda pa: pa[1][SHARD_ATTR]["index"])
+    first_path, first = infos[0]
+    count = first[SHARD_ATTR]["count"]
+    indices = [a[SHARD_ATTR]["index"] for _, a in infos]
+    if indices != list(range(count)):
+        missing = sorted(set(range(count)) - set(indices))
+        raise ValueError(
+            f"need shards 0..{count - 1} exactly once, got {indices}"
+            + (f" (missing {missing})" if missing else "")
+        )
+    skip = {SHARD_ATTR, "created_utc"}
+    for p, a in infos[1:]:
+        for k in sorted((set(a) | set(first)) - skip):
+            if to_json(a.get(k)) != to_json(first.get(k)):
+                raise ValueError(
+                    f"{str(p)!r} and {str(first_path)!r} come from different runs: attribute "
+                    f"{k!r} differs ({a.get(k)!r} vs {first.get(k)!r})"
+                )
+        if (
+            a[SHARD_ATTR]["count"] != count
+            or a[SHARD_ATTR]["n_rows"] != first[SHARD_ATTR]["n_rows"]
+        ):
+            raise ValueError(f"{str(p)!r} belongs to another split of the rows")
+    edges = [a[SHARD_ATTR]["rows"] for _, a in infos]
+    n_rows = first[SHARD_ATTR]["n_rows"]
+    if (
+        edges[0][0] != 0
+        or edges[-1][1] != n_rows
+        or any(edges[i][1] != edges[i + 1][0] for i in range(len(edges) - 1))
+    ):
+        raise ValueError(f"the shards' rows {edges} do not cover 0..{n_rows} contiguously")
+    row_arrays = first[SHARD_ATTR]["row_arrays"]
+    files = [h5py.File(p, "r") for p, _ in infos]
+    try:
+        f0 = files[0]
+        for name, ds in f0.items():
+            if name in row_arrays:
+                continue
+            for p, f in zip([p for p, _ in infos][1:], files[1:], strict=True):
+                if name not in f or not np.array_equal(f[name][()], ds[()]):
+                    raise ValueError(f"array {name!r} differs between {str(p)!r} and the others")
+        with atomic_path(out) as tmp:
+            with h5py.File(tmp, "w") as g:
+                for name, ds in f0.items():
+                    if name in row_arrays:
+                        shape = (n_rows,) + ds.shape[1:]
+                        dst = g.create_dataset(name, shape=shape, dtype=ds.dtype, chunks=ds.chunks)
+                        for f, (lo, hi) in zip(files, edges, strict=True):
+                            dst[lo:hi] = f[name][()]
+                    else:
+                        g.create_dataset(name, data=ds[()], chunks=ds.chunks)
+                    for k, v in ds.attrs.items():
+                        g[name].attrs[k] = v
+                for k, v in f0.attrs.items():
+                    if k not in skip:
+                        g.attrs[k] = v
+                write_attrs(g, {"created_utc": utc_now()})
+    finally:
+        for f in files:
+            f.close()
+    return out

@@ -22,6 +22,9 @@ class DatasetSpec:
         add_arguments: adds the dataset's options to an ``argparse`` parser.
         generate: ``generate(args) -> Path`` writes the dataset and returns its path.
         plot: optional ``plot(path, out_png, **options) -> Path`` for ``neurosim plot``.
+        multiprocess: under several JAX processes (``--distributed``) each process writes its
+            own shard of the rows (``neurosim join-shards`` joins them); False: the generator
+            refuses to run on several processes.
     """
 
     name: str
@@ -29,6 +32,7 @@ class DatasetSpec:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     generate: Callable[[argparse.Namespace], Path]
     plot: Callable[..., Path] | None = None
+    multiprocess: bool = False
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}

@@ -22,7 +22,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ..io import ChunkedH5Writer, check_output_path, read_h5
+from .. import parallel
+from ..io import ChunkedH5Writer, check_output_path, read_h5, shard_attrs, shard_path, shard_rows
 from ..ring import RingParams, ring_params, simulate_ring
 from ..ring.connectivity import cell_types, positions
 from ..ring.presets import PRESET_DESCRIPTIONS, PRESETS
@@ -44,6 +45,7 @@ def generate_ring_counts(
     batch_size: int = 64,
     overwrite: bool = False,
     progress: bool = True,
+    process: tuple[int, int] | None = None,
 ) -> Path:
     """Write ``n_trials`` trials of binned spike counts and external input to an HDF5 file.
 
@@ -58,9 +60,14 @@ def generate_ring_counts(
         batch_size: trials simulated (and written) at a time.
         overwrite: replace an existing file.
         progress: show a progress bar.
+        process: ``(index, count)``: write only shard ``index`` of ``count`` (contiguous
+            trials, :func:`neurosim.io.shard_rows`) to :func:`neurosim.io.shard_path` ``(out)``;
+            ``neurosim join-shards`` joins the shards into the file one process writes. Default:
+            ``(jax.process_index(), jax.process_count())``, i.e. one whole file unless JAX runs
+            several processes (:func:`neurosim.parallel.init_distributed`).
 
     Returns:
-        The path written.
+        The path written (the shard's, when there are several processes).
     """
     p = ring_params(preset) if params is None else params.validate()
     if p.n_sets is not None:
@@ -74,6 +81,12 @@ def generate_ring_counts(
     if n_steps % bin_steps:
         raise ValueError(
             f"duration_ms = {duration_ms} must be a whole number of bins of {bin_ms} ms"
+        )
+    index, count = parallel.process_shard() if process is None else process
+    lo, hi = shard_rows(n_trials, index, count)
+    if count > 1:
+        out = shard_path(
+            check_output_path(out, overwrite=True, suffixes=(".h5", ".hdf5")), index, count
         )
     out = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
     n_bins, n_cells = n_steps // bin_steps, p.n_cells
@@ -96,9 +109,11 @@ def generate_ring_counts(
         "cell_order": "E cells 0..n-1 then I cells n..2n-1; cell c at ring position c % n",
         "model": "Xiao & Lin, J Comput Neurosci 50(1) 2022; spec/ring.md",
     }
+    if count > 1:
+        attrs.update(shard_attrs(n_trials, index, count, ("counts", "external")))
     arrays = {
-        "counts": ((n_trials, n_bins, n_cells), np.int16),
-        "external": ((n_trials, n_bins, n_cells), np.float32),
+        "counts": ((hi - lo, n_bins, n_cells), np.int16),
+        "external": ((hi - lo, n_bins, n_cells), np.float32),
     }
     extra = {
         "time_ms": (np.arange(n_bins) * float(bin_ms)).astype(np.float64),
@@ -111,19 +126,19 @@ def generate_ring_counts(
 
         done = min(w.rows_done("counts"), w.rows_done("external"))
         bar = tqdm(
-            total=n_trials,
+            total=hi - lo,
             initial=done,
             unit="trial",
             desc=f"{NAME} → {out.name}",
             disable=not progress,
         )
-        while done < n_trials:
-            b = min(batch_size, n_trials - done)
+        while done < hi - lo:
+            b = min(batch_size, hi - lo - done)
             r = simulate_ring(
                 p,
                 key=key,
                 n_trials=b,
-                trial_offset=done,
+                trial_offset=lo + done,
                 duration_ms=duration_ms,
                 bin_ms=bin_ms,
                 external=True,
@@ -326,5 +341,6 @@ register(
         add_arguments=add_arguments,
         generate=generate,
         plot=plot,
+        multiprocess=True,
     )
 )

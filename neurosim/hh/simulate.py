@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .. import rng
+from .. import parallel, rng
 from .inputs import Input, _is_traced, as_input
 from .integrators import MAX_DT, HHState, get_integrator
 from .kinetics import steady_state
@@ -205,28 +205,8 @@ def _check_dt(dt, method):
 
 
 def _shard(tree, n: int):
-    """Split the batch across the local devices when there are several (e.g. CPU cores)."""
-    ndev = jax.local_device_count()
-    if ndev < 2 or n < 2 * ndev:
-        return tree, n
-    pad = (-n) % ndev
-
-    def padded(x):
-        if pad:
-            x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
-        return x
-
-    mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
-    split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
-    same = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    axes = _batch_axes(tree)
-    tree = jax.tree.map(
-        lambda ax, x: jax.device_put(padded(x), split) if ax == 0 else jax.device_put(x, same),
-        axes,
-        tree,
-        is_leaf=lambda x: x is None,
-    )
-    return tree, n + pad
+    """Split the batch across the chosen local devices (:mod:`neurosim.parallel`)."""
+    return parallel.shard_batch(tree, n, axes=_batch_axes(tree), min_per_device=2)
 
 
 def simulate_hh(
@@ -275,8 +255,9 @@ def simulate_hh(
         dtype: ``"float32"`` (default) or ``"float64"`` (64-bit is enabled for this call).
         on_nonfinite: ``"raise"`` (default): a FloatingPointError names the neuron and the step
             where V became non-finite; ``"flag"``: return, with ``nonfinite_step`` set.
-        shard: split the batch across the local devices when there are several (on CPU:
-            see :func:`neurosim.use_cpu_cores`).
+        shard: split the batch across the local devices when there are several (those chosen
+            with :func:`neurosim.parallel.set_devices`, default all; on CPU: see
+            :func:`neurosim.use_cpu_cores`). The results are identical to one device's.
 
     Returns:
         :class:`HHResult`.
@@ -381,9 +362,7 @@ def simulate_hh(
             args, B_run = _shard(args, B)
         s, count, buf, lost, bad, traces = _simulate_batch(*args, cfg=cfg)
         if B_run != B:
-            s, count, buf, lost, bad, traces = jax.tree.map(
-                lambda x: x[:B], (s, count, buf, lost, bad, traces)
-            )
+            s, count, buf, lost, bad, traces = parallel.unpad((s, count, buf, lost, bad, traces), B)
         t = (
             jnp.arange(1, cfg.n_records + 1, dtype=dtype) * (record_every * dt)
             if record

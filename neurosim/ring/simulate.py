@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import parallel
 from . import model, recording, rng
 from .presets import RingParams, ring_params
 
@@ -198,10 +199,7 @@ def _n_shards(n_trials: int, shard: bool) -> int:
     Split only when every device then gets at least ``_LANES_MIN`` trials (after padding to a
     multiple of the device count), so that each runs them in its vector lanes.
     """
-    k = jax.local_device_count()
-    if not shard or k < 2 or -(-n_trials // k) < _LANES_MIN:
-        return 1
-    return k
+    return parallel.n_shards(n_trials, min_per_device=_LANES_MIN) if shard else 1
 
 
 def _place_batch(dyn, seeds: np.ndarray, v0: np.ndarray | None, k: int):
@@ -219,22 +217,14 @@ def _place_batch(dyn, seeds: np.ndarray, v0: np.ndarray | None, k: int):
     """
     if k == 1:
         return dyn, jnp.asarray(seeds), None if v0 is None else jnp.asarray(v0), 0
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    pad = (-seeds.shape[0]) % k
-
-    def padded(a):
-        return np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) if pad else a
-
-    mesh = Mesh(np.asarray(jax.local_devices()), ("trials",))
-    split = NamedSharding(mesh, PartitionSpec("trials"))
-    same = NamedSharding(mesh, PartitionSpec())
-    return (
-        jax.device_put(dyn, same),
-        jax.device_put(padded(seeds), split),
-        None if v0 is None else jax.device_put(padded(v0), split),
-        pad,
+    b = seeds.shape[0]
+    (dyn, seeds, v0), b_run = parallel.shard_batch(
+        (dyn, seeds, v0),
+        b,
+        axes=(jax.tree.map(lambda _: None, dyn), 0, 0),
+        min_per_device=_LANES_MIN,
     )
+    return dyn, seeds, v0, b_run - b
 
 
 def _check_record_every(
@@ -304,8 +294,10 @@ def simulate_ring(
         unroll: time steps per loop iteration.
         shard: split a batch across the local devices when there are several and each gets at
             least 8 trials (padded to a multiple of the device count); the results are the same
-            as on one device. On CPU, several devices need :func:`neurosim.use_cpu_cores`
-            before JAX starts (the ``neurosim`` CLI calls it).
+            as on one device. The devices are those chosen with
+            :func:`neurosim.parallel.set_devices` (default: all local ones); on CPU, several
+            devices need :func:`neurosim.use_cpu_cores` before JAX starts (the ``neurosim``
+            CLI calls it).
 
     Returns:
         :class:`RingResult` (a list of them for a sweep).
@@ -387,7 +379,7 @@ def simulate_ring(
         out = _run_jit(d, s, v, st=st, rec=rec, lanes=b >= _LANES_MIN, sweep=sweep)
         out = {name: np.asarray(a) for name, a in out.items()}
         if pad:  # drop the padding trials
-            out = {name: a[:, :b] if sweep else a[:b] for name, a in out.items()}
+            out = parallel.unpad(out, b, axis=taxis)
         chunks.append(out)
     out = {k: np.concatenate([c[k] for c in chunks], axis=taxis) for k in chunks[0]}
 

@@ -1,0 +1,205 @@
+"""Several JAX processes (jax.distributed on loopback) generate one dataset together.
+
+(Default suite: the shards written in this process with ``process=(i, 2)`` join into the
+single-process file; slow: two real processes.)
+
+Two processes, started here with ``JAX_COORDINATOR_ADDRESS=127.0.0.1:PORT``,
+``JAX_NUM_PROCESSES=2`` and ``JAX_PROCESS_ID=0/1``, run ``neurosim generate ring-counts
+--distributed``; each writes its shard, ``neurosim join-shards`` joins them, and the joined file
+equals, array by array and attribute by attribute, the file this one process writes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from neurosim.cli import main
+from neurosim.datasets.ring_counts import generate_ring_counts
+from neurosim.io import join_shards, shard_path, shard_rows
+from neurosim.ring import ring_params
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["generate", "ring-counts", "--trials", "21", "--duration-ms", "100", "--param",
+        "n_per_type=40", "--seed", "7", "--batch-size", "8", "--no-progress"]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mp")
+    port = _free_port()
+    procs = []
+    for i in range(2):
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "PYTHONPATH": str(ROOT),
+            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+            "JAX_NUM_PROCESSES": "2",
+            "JAX_PROCESS_ID": str(i),
+        }
+        env.pop("XLA_FLAGS", None)
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "neurosim",
+                    *ARGS,
+                    "--out",
+                    str(d / "ring.h5"),
+                    "--distributed",
+                    "--devices",
+                    "2",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+        )
+    errs = []
+    try:
+        for p in procs:
+            errs.append(p.communicate(timeout=300)[1])
+    finally:
+        for p in procs:  # one failed or hung: do not leave the other waiting for it
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    for p, err in zip(procs, errs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    return d, errs
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The file one process writes for ARGS."""
+    one = tmp_path_factory.mktemp("one") / "one.h5"
+    assert main([*ARGS, "--out", str(one), "--devices", "1"]) == 0
+    return one
+
+
+def _same_file(a: Path, b: Path) -> None:
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        assert sorted(fa) == sorted(fb)
+        for k in fb:
+            assert fa[k].dtype == fb[k].dtype and fa[k].chunks == fb[k].chunks, k
+            np.testing.assert_array_equal(fa[k][()], fb[k][()], err_msg=k)
+        assert fb["counts"][()].sum() > 100
+        assert set(fa.attrs) == set(fb.attrs)
+        for k in fb.attrs:
+            if k != "created_utc":
+                assert str(fa.attrs[k]) == str(fb.attrs[k]), k
+
+
+@pytest.fixture(scope="module")
+def local_shards(tmp_path_factory):
+    """Shards 0 and 1 of 2 written by this process (process=(i, 2)), as two processes would."""
+    d = tmp_path_factory.mktemp("local")
+    params = ring_params("fig1", n_per_type=40)
+    for i in range(2):
+        generate_ring_counts(
+            d / "ring.h5", params, n_trials=21, duration_ms=100.0, seed=7, batch_size=8,
+            progress=False, process=(i, 2),
+        )  # fmt: skip
+    return d
+
+
+def test_shards_join_into_the_single_process_file(local_shards, single):
+    parts = [shard_path(local_shards / "ring.h5", i, 2) for i in range(2)]
+    assert [p.name for p in parts] == [
+        "ring.shard-00000-of-00002.h5",
+        "ring.shard-00001-of-00002.h5",
+    ]
+    assert main(["join-shards", str(local_shards / "ring.h5")]) == 0
+    _same_file(local_shards / "ring.h5", single)
+    assert main(["join-shards", str(local_shards / "ring.h5"), *map(str, parts)]) == 2  # exists
+
+
+@pytest.mark.slow
+def test_two_processes_write_shards_that_join_into_the_single_process_file(shards, single):
+    d, errs = shards
+    assert "process 0 of 2" in errs[0] and "process 1 of 2" in errs[1]
+    parts = [shard_path(d / "ring.h5", i, 2) for i in range(2)]
+    assert all(p.is_file() for p in parts) and not (d / "ring.h5").exists()
+    with h5py.File(parts[0]) as a, h5py.File(parts[1]) as b:
+        assert a["counts"].shape[0] == 11 and b["counts"].shape[0] == 10  # trials 0-10, 11-20
+    assert main(["join-shards", str(d / "ring.h5")]) == 0
+    _same_file(d / "ring.h5", single)
+
+
+def test_join_refuses_missing_foreign_or_repeated_shards(local_shards, tmp_path):
+    d = local_shards
+    parts = [shard_path(d / "ring.h5", i, 2) for i in range(2)]
+    with pytest.raises(
+        ValueError, match=r"need shards 0\.\.1 exactly once, got \[0\] \(missing \[1\]\)"
+    ):
+        join_shards(tmp_path / "x.h5", [parts[0]])
+    with pytest.raises(ValueError, match="exactly once, got \\[0, 0\\]"):
+        join_shards(tmp_path / "x.h5", [parts[0], parts[0]])
+    other = tmp_path / "other.h5"
+    assert main([*ARGS[:-1], "--seed", "8", "--out", str(other), "--no-progress"]) == 0
+    with pytest.raises(ValueError, match="is not a shard file"):
+        join_shards(tmp_path / "x.h5", [parts[0], other])
+    assert not (tmp_path / "x.h5").exists()
+    with pytest.raises(FileNotFoundError, match="no shard files"):
+        join_shards(tmp_path / "nothing.h5")
+
+
+def test_shard_rows_cover_every_row_once():
+    for n in (1, 5, 21, 64):
+        for count in (1, 2, 3, 7):
+            edges = [shard_rows(n, i, count) for i in range(count)]
+            assert edges[0][0] == 0 and edges[-1][1] == n
+            assert all(edges[i][1] == edges[i + 1][0] for i in range(count - 1))
+            sizes = [hi - lo for lo, hi in edges]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_generators_without_shards_refuse_several_processes(tmp_path, capsys):
+    code = main(["generate", "hh-voltage", "--n-train", "2", "--out", str(tmp_path / "h.h5"),
+                 "--distributed"])  # fmt: skip
+    assert code == 2
+    assert "hh-voltage cannot be generated by several processes" in capsys.readouterr().err
+    env_keys = ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE")
+    if not any(k in os.environ for k in env_keys):
+        code = main([*ARGS, "--out", str(tmp_path / "r.h5"), "--distributed"])
+        assert code == 2
+        assert "several processes need JAX_COORDINATOR_ADDRESS" in capsys.readouterr().err
+
+
+def test_the_commands_in_docs_scaling_parse():
+    """Every `neurosim` command in docs/scaling.md's shell blocks is one the CLI accepts."""
+    import shlex
+
+    from neurosim.cli import build_parser
+
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]]
+    commands = []
+    for block in blocks:
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            while words and ("=" in words[0] or words[0] in ("srun", "export")):
+                words = words[1:]
+            if words and words[0] == "neurosim":
+                commands.append([w for w in words[1:] if w != "&"])
+    assert len(commands) >= 6
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        assert args.func is not None
