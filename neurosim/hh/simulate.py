@@ -450,8 +450,9 @@ def _locate_nonfinite(inp, params, i, B, block_end, *, dt, method, key, streams,
                     if not isinstance(getattr(x, f.name), str)
                 },
             )
-        if hasattr(x, "values"):  # ArrayInput
-            return type(x)(_select(x.values, i, B), x.dt_ms)
+        if hasattr(x, "values"):  # ArrayInput: (B, K) rows per neuron; (K,) shared, kept whole
+            values = _select(x.values, i, B) if np.ndim(x.values) == 2 else x.values
+            return type(x)(values, x.dt_ms)
         return x
 
     n_steps = block_end + 1

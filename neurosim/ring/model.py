@@ -317,7 +317,10 @@ def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) ->
 def init_state(
     seeds, dyn: Dyn, coef: Coef, st: Static, consts, v0=None, start_step: int = 0
 ) -> RingState:
-    """Initial state: V ~ U(0, v0_max) (and currents ~ U(0, i0_max)) from seed words 2–3.
+    """Initial state: V ~ U(V_R, v0_max) (and currents ~ U(0, i0_max)) from seed words 2–3.
+
+    ``v0_max`` lies in [V_R, V_T] (checked by :meth:`RingParams.validate`), so every cell starts
+    active, below threshold.
 
     Args:
         seeds: (*trials, 4) uint32.
@@ -332,7 +335,8 @@ def init_state(
         return ((u >> 8).astype(jnp.int32).astype(dtype) + 0.5) * (1.0 / 16777216.0)
 
     if v0 is None:
-        x = (uniform(0x1234567) * dyn.v0_max).astype(dtype)
+        lo = jnp.asarray(dyn.v_reset, dtype)
+        x = (lo + uniform(0x1234567) * (jnp.asarray(dyn.v0_max, dtype) - lo)).astype(dtype)
     else:
         x = jnp.asarray(v0, dtype)
     if st.synaptic:

@@ -273,7 +273,7 @@ def simulate_ring(
 ) -> RingResult | list[RingResult]:
     """Simulate the E/I ring for ``n_trials`` trials.
 
-    Each trial gets fresh Poisson input and initial voltages (Uniform(0, v0_max)), both derived
+    Each trial gets fresh Poisson input and initial voltages (Uniform(v_reset, v0_max)), both derived
     from ``fold_in(key, trial_offset + t)``: a trial's spikes do not depend on how trials are
     batched, and the same key gives the same spikes. Nothing of size steps × cells is kept unless
     ``spikes=True`` (then one bit per cell and step, decoded to spike times).
@@ -370,8 +370,14 @@ def simulate_ring(
             raise ValueError(
                 f"v0 must have shape (n_trials, 2n) = ({n_trials}, {2 * n}), got {v0.shape}"
             )
-        if np.any(v0 >= np.max(np.asarray(p.v_threshold))):
-            raise ValueError("v0 must lie below v_threshold")
+        v_th = np.min(np.asarray(p.v_threshold, np.float64))
+        bad = np.argwhere(~(v0 < v_th))  # NaN fails too
+        if bad.size:
+            t, c = (int(i) for i in bad[0])
+            raise ValueError(
+                f"v0 must be finite and below v_threshold = {v_th:g} (a cell at or above it reads "
+                f"as refractory); v0[{t}, {c}] = {float(v0[t, c])!r} ({len(bad)} such values)"
+            )
 
     taxis = 1 if sweep else 0
     chunks = []
