@@ -15,6 +15,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.standard_dtypes  # optax.lbfgs adds int32 and int64 step counters under x64
 def test_gradient_descent_recovers_the_potassium_conductance():
     fc = _load("fit_conductance")
     current, v = fc.make_recording(g_k=36.0, duration_ms=100.0)
