@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -329,6 +331,8 @@ def test_initial_voltages_lie_between_reset_and_threshold():
         voltage_every_ms=0.05,
     )
     assert np.all(r.v < 1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):  # results are immutable, like HHResult
+        r.counts = None
 
 
 # -------------------------------------------------------------------------------- bad input

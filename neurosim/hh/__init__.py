@@ -1,6 +1,16 @@
 """The Hodgkin–Huxley neuron: parameters, kinetics, integrators, inputs and the simulator."""
 
-from .inputs import OU, ArrayInput, Constant, Input, PoissonSynapses, Ramp, Step, Sum
+from .inputs import (
+    OU,
+    ArrayInput,
+    CompiledInput,
+    Constant,
+    Input,
+    PoissonSynapses,
+    Ramp,
+    Step,
+    Sum,
+)
 from .integrators import INTEGRATORS, MAX_DT, HHState
 from .kinetics import rates, steady_state
 from .params import HHParams
@@ -12,6 +22,7 @@ __all__ = [
     "OU",
     "RECORDABLE",
     "ArrayInput",
+    "CompiledInput",
     "Constant",
     "HHParams",
     "HHResult",
