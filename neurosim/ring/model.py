@@ -276,7 +276,9 @@ def recurrent_input(s, coef: Coef, st: Static):
     return exc, inh
 
 
-def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) -> RingState:
+def step(
+    state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None, drive=None
+) -> RingState:
     """Advance the ring by one time step (pure; see the module docstring for the scheme).
 
     Args:
@@ -286,6 +288,8 @@ def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) ->
         seeds: (*trials, 4) uint32 trial seeds (words 0–1 drive the kicks).
         consts: per-cell hash constants, from ``_cell_consts``.
         n_ext: the step's external event counts if already computed (:func:`external_events`).
+        drive: optional extra voltage increment of this step, broadcastable to (2, n, *trials),
+            added to the cells that integrate this step (a user's coupling or stimulus).
 
     Returns:
         The state at the start of step ``j + 1``.
@@ -304,6 +308,8 @@ def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) ->
     else:
         v_new = v + (coef.minus_dt_over_tau * v + ((kick + exc) - inh))
         i_e = i_i = None
+    if drive is not None:
+        v_new = v_new + jnp.broadcast_to(jnp.asarray(drive, dtype), v_new.shape)
     x_new = jnp.where(
         x >= coef.level_frozen,  # still refractory after this step: count down
         x - 1.0,
