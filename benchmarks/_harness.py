@@ -83,13 +83,14 @@ def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]])
 
 
 def write_json(suite: str, payload: dict[str, Any], out: str | None = None) -> Path:
+    """Write ``payload`` (with the environment) as JSON, atomically; the path is returned."""
+    from neurosim.io import write_text_atomic
+
     env = payload.setdefault("environment", environment())
     path = (
         Path(out) if out else RESULTS / f"{suite}_{device_tag(env)}_{time.strftime('%Y%m%d')}.json"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
     print(f"wrote {path}")
     return path

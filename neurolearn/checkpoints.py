@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.io import write_text_atomic  # the one atomic writer (re-exported here)
+
 __all__ = [
     "RunFolder",
     "Checkpoints",
@@ -42,18 +44,6 @@ __all__ = [
     "check_compatible",
     "flatten_tree",
 ]
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:

@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from neurosim.cli import nonneg_int as _nonneg_int
-from neurosim.cli import positive_float as _positive_float
-from neurosim.cli import positive_int as _positive_int
+from neurosim.argtypes import nonneg_int as _nonneg_int
+from neurosim.argtypes import positive_float as _positive_float
+from neurosim.argtypes import positive_int as _positive_int
 
 from . import __version__
 

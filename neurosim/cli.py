@@ -13,45 +13,8 @@ from pathlib import Path
 
 from . import __version__
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return value
-
-
-def nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
+# the argument types, once defined here, live in the library (re-exported for old imports)
+from .argtypes import nonneg_float, nonneg_int, positive_float, positive_int  # noqa: F401
 
 
 def devices_arg(text: str) -> int | None:
@@ -83,16 +46,6 @@ def add_devices_arg(p: argparse.ArgumentParser) -> None:
         " JAX_NUM_PROCESSES, JAX_PROCESS_ID (or SLURM); each process writes its own shard "
         "OUT-STEM.shard-I-of-N.h5, joined by `neurosim join-shards OUT` (docs/scaling.md)",
     )
-
-
-def add_common_output_args(p: argparse.ArgumentParser, *, out_help: str) -> None:
-    """Options every generator shares: --out, --seed, --overwrite, --no-progress."""
-    p.add_argument("--out", required=True, help=out_help)
-    p.add_argument(
-        "--seed", type=nonneg_int, default=0, help="random seed (default 0); same seed, same file"
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _cmd_join_shards(args: argparse.Namespace) -> int:

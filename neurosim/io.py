@@ -62,6 +62,16 @@ def atomic_path(out: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_path`): readers see the old file or
+    the whole new one, never a part. The one atomic text writer of the package (neurolearn's run
+    files and the benchmarks' JSON use it too)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
 class Generated(NamedTuple):
     """What a generator wrote: the output ``path`` and a ``summary`` dict of what it measured
     (e.g. achieved noise levels, firing rates) for the caller to report."""

@@ -94,3 +94,18 @@ def test_nonfinite_simulation_raises_with_the_exact_step():
     V = np.asarray(flagged.V[0])
     assert np.all(np.isfinite(V[:step])) and not np.isfinite(V[step])
     assert int(flagged.nonfinite_step[0]) == step
+
+
+def test_nonfinite_step_of_a_shared_trace_as_long_as_the_batch():
+    # a shared (K,) trace with K == B must not be sliced per neuron when locating the step
+    from neurosim.hh import ArrayInput
+
+    inp = ArrayInput([0.0, 0.0, 1e4], dt_ms=5.0)  # 1e4 from 10 ms on: rk4 blows up after that
+    kw = dict(dt=0.05, method="rk4", n=3)
+    with pytest.raises(FloatingPointError, match=r"neuron 0 \(of 3; 3 affected\)") as e:
+        simulate_hh(inp, 20.0, **kw)
+    step = int(str(e.value).split("after step ")[1].split()[0])
+    flagged = simulate_hh(inp, 20.0, record_every=1, on_nonfinite="flag", **kw)
+    V = np.asarray(flagged.V[0])
+    assert step > 200  # after the current switched on at 10 ms
+    assert np.all(np.isfinite(V[:step])) and not np.isfinite(V[step])

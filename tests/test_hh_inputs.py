@@ -90,3 +90,50 @@ def test_poisson_synapses_drive_irregular_firing():
     assert 5.0 < rates.mean() < 20.0  # ~10 Hz documented for the defaults
     isi = np.concatenate([np.diff(s) for s in res.spike_trains() if len(s) > 2])
     assert isi.std() / isi.mean() > 0.5  # irregular, not a clock
+
+
+def test_a_shared_trace_as_long_as_the_batch_is_not_split_per_neuron():
+    # (K,) with K == B is one trace for every neuron: the input declares it unbatched
+    vals = np.array([1.0, 4.0, 9.0])
+    shared = _input_trace(ArrayInput(vals, dt_ms=1.0), 3.0, n=3, every=40)
+    tiled = _input_trace(ArrayInput(np.tile(vals, (3, 1)), dt_ms=1.0), 3.0, n=3, every=40)
+    np.testing.assert_array_equal(shared, tiled)
+    np.testing.assert_array_equal(shared, np.tile(vals, (3, 1)))
+
+
+def test_a_user_defined_input_runs_through_the_simulator():
+    # A new input is an Input whose compile() returns its own CompiledInput pytree; leaves of
+    # shape (n,) are per neuron. Independent reference: the same samples as an ArrayInput.
+    from dataclasses import dataclass
+
+    from neurosim.hh import CompiledInput, Input
+
+    @jax.tree_util.register_dataclass
+    @dataclass(frozen=True)
+    class SineDrive(CompiledInput):
+        amp: jax.Array  # (n,) per neuron
+        omega: float  # rad per step (0-d: shared)
+
+        def __call__(self, state, step, seeds, dt):
+            return self.amp * jnp.sin(self.omega * step.astype(self.amp.dtype)), 0.0, state
+
+    class Sine(Input):
+        def __init__(self, amp, period_ms):
+            self.amp, self.period_ms = amp, period_ms
+
+        def batch_size(self):
+            return len(self.amp)
+
+        def compile(self, *, n, dt, n_steps, dtype):
+            amp = jnp.broadcast_to(jnp.asarray(self.amp, dtype), (n,))
+            return SineDrive(amp=amp, omega=jnp.asarray(2 * np.pi * dt / self.period_ms, dtype))
+
+    amp = np.array([2.0, 5.0, 8.0], np.float32)
+    res = simulate_hh(Sine(amp, 10.0), 20.0, record=("V", "I_ext"), record_every=1)
+    k = np.arange(int(20.0 / DT))
+    samples = (
+        amp[:, None] * np.sin(np.float32(2 * np.pi * DT / 10.0) * k.astype(np.float32))[None, :]
+    ).astype(np.float32)
+    np.testing.assert_allclose(res.traces["I_ext"], samples, rtol=2e-6, atol=2e-6)
+    ref = simulate_hh(ArrayInput(samples, dt_ms=DT), 20.0, record=("V",), record_every=1)
+    np.testing.assert_allclose(res.V, ref.V, rtol=0, atol=1e-3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -309,6 +311,30 @@ def test_parameter_sweep_equals_separate_runs():
         np.testing.assert_array_equal(res.counts, single.counts)
 
 
+def test_initial_voltages_lie_between_reset_and_threshold():
+    # a shifted reset: V0 ~ U(V_R, v0_max), so the empirical range and mean follow the closed form
+    p = ring_params(v_reset=-0.5, v0_max=0.8, tau_ref_ms=1.0)
+    st, dyn = model.make_static_dyn(p)
+    coef = model.coefficients(dyn, st, 0)
+    seeds = jax.numpy.asarray(rng.trial_seeds(jax.random.key(3), 1, 0))[0]
+    x = np.asarray(model.init_state(seeds, dyn, coef, st, model._cell_consts(st, 0)).x).ravel()
+    assert x.min() >= -0.5 and x.max() < 0.8
+    assert x.min() < -0.49 and x.max() > 0.79  # the whole interval is used
+    assert x.mean() == pytest.approx(0.15, abs=3 * 1.3 / np.sqrt(12 * x.size))
+    # the default (V_R = 0, v0_max = V_T = 1) is U(0, 1): no cell starts refractory
+    r = simulate_ring(
+        "fig1",
+        key=jax.random.key(3),
+        n_trials=1,
+        duration_ms=1.0,
+        bin_ms=0.05,
+        voltage_every_ms=0.05,
+    )
+    assert np.all(r.v < 1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):  # results are immutable, like HHResult
+        r.counts = None
+
+
 # -------------------------------------------------------------------------------- bad input
 
 
@@ -320,6 +346,21 @@ def test_parameter_sweep_equals_separate_runs():
         (lambda: ring_params(dt_ms=2.0), "dt_ms = 2.0 is larger than the refractory period"),
         (lambda: ring_params(s_EI=-0.01), "s_EI must be >= 0"),
         (lambda: ring_params(rho=1.5), r"rho .* \[0, 1\]"),
+        (
+            lambda: ring_params(v0_max=1.5),
+            r"v0_max .* \[v_reset, v_threshold\] = \[0.0, 1.0\], got 1.5",
+        ),
+        (lambda: ring_params(v_reset=0.2, v0_max=0.1), r"v0_max .* got 0.1"),
+        (
+            lambda: simulate_ring(key=jax.random.key(0), v0=np.full((1, 600), 1.0)),
+            r"below v_threshold = 1 .* v0\[0, 0\] = 1.0 \(600 such values\)",
+        ),
+        (
+            lambda: simulate_ring(
+                key=jax.random.key(0), v0=np.r_[np.zeros(5), np.nan, np.zeros(594)][None]
+            ),
+            r"v0\[0, 5\] = nan",
+        ),
         (
             lambda: ring_params(rate_ext_per_ms=30000.0),
             r"rate_ext_per_ms = 30000.0 at dt_ms = 0.05 means 1500 external events .* "

@@ -93,7 +93,7 @@ def _fused_layer(layer: nnx.Bidirectional, x: jax.Array) -> jax.Array:
     u = jnp.stack([uf, ub])  # (2, h, 4h)
     # Gate inputs of every step, direction-major and time first: (T, 2, B, 4h); the backward
     # direction reads the reversed sequence.
-    proj = jnp.stack([x @ wf + bf, jnp.flip(x, axis=1) @ wb + bb])
+    proj = jnp.stack([x @ wf + bf[None, None, :], jnp.flip(x, axis=1) @ wb + bb[None, None, :]])
     proj = jnp.transpose(proj, (2, 0, 1, 3))
     gate, act = cell_f.gate_fn, cell_f.activation_fn
 

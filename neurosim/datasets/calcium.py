@@ -32,6 +32,7 @@ import h5py
 import jax
 import numpy as np
 
+from ..argtypes import nonneg_float, positive_float, positive_int
 from ..io import (
     PARTIAL_SUFFIX,
     ChunkedH5Writer,
@@ -50,6 +51,7 @@ from ..observe.sources import (
     random_rates,
 )
 from ..provenance import to_json
+from .options import add_common_output_args, add_config_arguments, config_from_args, option
 from .registry import DatasetSpec, register
 
 NAME = "calcium"
@@ -88,28 +90,85 @@ class CalciumDatasetConfig:
         chunk: cells simulated at a time (part of the random stream layout).
     """
 
-    cells: int = 100
-    duration_s: float = 300.0
-    frame_rate_hz: float = 100.0
-    noise_level: float = 2.0
-    indicator: str = "gcamp6s"
-    source: str = "bursty"
-    rate_hz: float = 5.0
-    rate_spread: float = 0.5
-    rate_modulation: float = 0.7
-    rate_timescale_s: float = 2.0
-    burst_size: float = 3.0
-    intra_burst_isi_ms: float = 8.0
-    drift_sd: float = 0.02
-    drift_timescale_s: float = 30.0
-    neuropil: float = 0.0
-    amplitude_cv: float = 0.2
-    spike_amplitude_cv: float = 0.1
-    tau_cv: float = 0.1
+    # Fields declared with option() are also the CLI's options (`neurosim generate calcium`).
+    cells: int = option(100, type=positive_int, help="number of cells (default {default})")
+    duration_s: float = option(
+        300.0, type=positive_float, help="recording length in seconds (default {default:g})"
+    )
+    frame_rate_hz: float = option(
+        100.0,
+        flag="--frame-rate",
+        type=positive_float,
+        help="frames per second (default {default:g})",
+    )
+    noise_level: float = option(
+        2.0,
+        type=positive_float,
+        help="noise level ν as CASCADE defines it, 100·median|ΔF/F(t+1)−ΔF/F(t)|/√f in "
+        "%%·s^-1/2: 1 excellent, 3-4 decent, >5 poor (default {default:g})",
+    )
+    indicator: str = option(
+        "gcamp6s",
+        choices=sorted(PRESETS),
+        help="indicator preset (default {default}; values in docs/calcium.md)",
+    )
+    source: str = option(
+        "bursty",
+        choices=SOURCES,
+        help="spike source (default {default}): inhomogeneous Poisson, bursty renewal, "
+        "Hodgkin-Huxley neurons, or cells of the 600-cell E/I ring (hh and ring simulate the "
+        "network: slower, about a second per simulated second per 600 cells)",
+    )
+    rate_hz: float = option(
+        5.0, type=nonneg_float, help="mean firing rate, poisson/bursty (default {default:g})"
+    )
+    rate_spread: float = option(
+        0.5, type=nonneg_float, help="sd of log mean rate across cells (default {default:g})"
+    )
+    rate_modulation: float = option(
+        0.7,
+        type=nonneg_float,
+        help="sd of log rate over time, 0 = constant (default {default:g})",
+    )
+    rate_timescale_s: float = option(
+        2.0, type=positive_float, help="correlation time of the rate (default {default:g})"
+    )
+    burst_size: float = option(
+        3.0, type=positive_float, help="mean spikes per burst, bursty source (default {default:g})"
+    )
+    intra_burst_isi_ms: float = option(
+        8.0, type=positive_float, help="mean interval inside a burst in ms (default {default:g})"
+    )
+    drift_sd: float = option(
+        0.02, type=nonneg_float, help="sd of the slow baseline drift, ΔF/F (default {default:g})"
+    )
+    drift_timescale_s: float = option(
+        30.0, type=positive_float, help="correlation time of the drift (default {default:g})"
+    )
+    neuropil: float = option(
+        0.0, type=nonneg_float, help="neuropil contamination weight, 0 = none (default {default:g})"
+    )
+    amplitude_cv: float = option(
+        0.2, type=nonneg_float, help="cell-to-cell CV of ΔF/F scale (default {default:g})"
+    )
+    spike_amplitude_cv: float = option(
+        0.1, type=nonneg_float, help="spike-to-spike CV of calcium influx (default {default:g})"
+    )
+    tau_cv: float = option(
+        0.1, type=nonneg_float, help="cell-to-cell CV of the time constants (default {default:g})"
+    )
     hh_dt_ms: float = 0.025
-    ring_preset: str = "fig1"
+    ring_preset: str = option(
+        "fig1",
+        choices=("fig1", "fig2", "fig3"),
+        help="ring parameters for --source ring (default {default})",
+    )
     seed: int = 0
-    chunk: int = 200
+    chunk: int = option(
+        200,
+        type=positive_int,
+        help="cells simulated at a time; part of the random stream (default {default})",
+    )
 
     def check(self) -> None:
         if not isinstance(self.cells, int) or self.cells < 1:
@@ -545,46 +604,7 @@ def plot_calcium(path, out_png, n: int = 5, seconds: float = 30.0):
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, nonneg_float, positive_float, positive_int
-
-    d = CalciumDatasetConfig()
-
-    p.add_argument(
-        "--cells", type=positive_int, default=d.cells, help=f"number of cells (default {d.cells})"
-    )
-    p.add_argument(
-        "--duration-s",
-        type=positive_float,
-        default=d.duration_s,
-        help=f"recording length in seconds (default {d.duration_s:g})",
-    )
-    p.add_argument(
-        "--noise-level",
-        type=positive_float,
-        default=d.noise_level,
-        help="noise level ν as CASCADE defines it, 100·median|ΔF/F(t+1)−ΔF/F(t)|/√f in "
-        f"%%·s^-1/2: 1 excellent, 3-4 decent, >5 poor (default {d.noise_level:g})",
-    )
-    p.add_argument(
-        "--frame-rate",
-        type=positive_float,
-        default=d.frame_rate_hz,
-        help=f"frames per second (default {d.frame_rate_hz:g})",
-    )
-    p.add_argument(
-        "--indicator",
-        default=d.indicator,
-        choices=sorted(PRESETS),
-        help=f"indicator preset (default {d.indicator}; values in docs/calcium.md)",
-    )
-    p.add_argument(
-        "--source",
-        default=d.source,
-        choices=SOURCES,
-        help=f"spike source (default {d.source}): inhomogeneous Poisson, bursty renewal, "
-        "Hodgkin-Huxley neurons, or cells of the 600-cell E/I ring (hh and ring simulate the "
-        "network: slower, about a second per simulated second per 600 cells)",
-    )
+    add_config_arguments(p, CalciumDatasetConfig)
     p.add_argument(
         "--format",
         default="hdf5",
@@ -592,119 +612,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         help="hdf5: one .h5 file; spikefinder: a folder with 1.train.calcium.csv, "
         "1.train.spikes.csv, 1.train.params.json (default hdf5)",
     )
-    p.add_argument(
-        "--rate-hz",
-        type=nonneg_float,
-        default=d.rate_hz,
-        help=f"mean firing rate, poisson/bursty (default {d.rate_hz:g})",
-    )
-    p.add_argument(
-        "--rate-spread",
-        type=nonneg_float,
-        default=d.rate_spread,
-        help=f"sd of log mean rate across cells (default {d.rate_spread:g})",
-    )
-    p.add_argument(
-        "--rate-modulation",
-        type=nonneg_float,
-        default=d.rate_modulation,
-        help=f"sd of log rate over time, 0 = constant (default {d.rate_modulation:g})",
-    )
-    p.add_argument(
-        "--rate-timescale-s",
-        type=positive_float,
-        default=d.rate_timescale_s,
-        help=f"correlation time of the rate (default {d.rate_timescale_s:g})",
-    )
-    p.add_argument(
-        "--burst-size",
-        type=positive_float,
-        default=d.burst_size,
-        help=f"mean spikes per burst, bursty source (default {d.burst_size:g})",
-    )
-    p.add_argument(
-        "--intra-burst-isi-ms",
-        type=positive_float,
-        default=d.intra_burst_isi_ms,
-        help=f"mean interval inside a burst in ms (default {d.intra_burst_isi_ms:g})",
-    )
-    p.add_argument(
-        "--drift-sd",
-        type=nonneg_float,
-        default=d.drift_sd,
-        help=f"sd of the slow baseline drift, ΔF/F (default {d.drift_sd:g})",
-    )
-    p.add_argument(
-        "--drift-timescale-s",
-        type=positive_float,
-        default=d.drift_timescale_s,
-        help=f"correlation time of the drift (default {d.drift_timescale_s:g})",
-    )
-    p.add_argument(
-        "--neuropil",
-        type=nonneg_float,
-        default=d.neuropil,
-        help=f"neuropil contamination weight, 0 = none (default {d.neuropil:g})",
-    )
-    p.add_argument(
-        "--amplitude-cv",
-        type=nonneg_float,
-        default=d.amplitude_cv,
-        help=f"cell-to-cell CV of ΔF/F scale (default {d.amplitude_cv:g})",
-    )
-    p.add_argument(
-        "--spike-amplitude-cv",
-        type=nonneg_float,
-        default=d.spike_amplitude_cv,
-        help=f"spike-to-spike CV of calcium influx (default {d.spike_amplitude_cv:g})",
-    )
-    p.add_argument(
-        "--tau-cv",
-        type=nonneg_float,
-        default=d.tau_cv,
-        help=f"cell-to-cell CV of the time constants (default {d.tau_cv:g})",
-    )
-    p.add_argument(
-        "--ring-preset",
-        default=d.ring_preset,
-        choices=("fig1", "fig2", "fig3"),
-        help=f"ring parameters for --source ring (default {d.ring_preset})",
-    )
-    p.add_argument(
-        "--chunk",
-        type=positive_int,
-        default=d.chunk,
-        help=f"cells simulated at a time; part of the random stream (default {d.chunk})",
-    )
     add_common_output_args(
         p, out_help="output: FILE.h5 (--format hdf5) or a folder (--format spikefinder)"
     )
 
 
 def _generate(args: argparse.Namespace) -> Path:
-    cfg = CalciumDatasetConfig(
-        cells=args.cells,
-        duration_s=args.duration_s,
-        frame_rate_hz=args.frame_rate,
-        noise_level=args.noise_level,
-        indicator=args.indicator,
-        source=args.source,
-        rate_hz=args.rate_hz,
-        rate_spread=args.rate_spread,
-        rate_modulation=args.rate_modulation,
-        rate_timescale_s=args.rate_timescale_s,
-        burst_size=args.burst_size,
-        intra_burst_isi_ms=args.intra_burst_isi_ms,
-        drift_sd=args.drift_sd,
-        drift_timescale_s=args.drift_timescale_s,
-        neuropil=args.neuropil,
-        amplitude_cv=args.amplitude_cv,
-        spike_amplitude_cv=args.spike_amplitude_cv,
-        tau_cv=args.tau_cv,
-        ring_preset=args.ring_preset,
-        seed=args.seed,
-        chunk=args.chunk,
-    )
+    cfg = config_from_args(CalciumDatasetConfig, args, seed=args.seed)
     path, summary = generate_calcium(
         args.out, cfg, fmt=args.format, overwrite=args.overwrite, progress=not args.no_progress
     )

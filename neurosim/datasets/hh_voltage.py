@@ -27,9 +27,11 @@ import numpy as np
 from jax import lax
 
 from .. import rng
+from ..argtypes import nonneg_int, positive_float, positive_int
 from ..hh import ArrayInput, HHParams, simulate_hh
 from ..hh.integrators import MAX_DT
 from ..io import ChunkedH5Writer, check_output_path, read_h5
+from .options import add_common_output_args, add_config_arguments, config_from_args, option
 from .registry import DatasetSpec, register
 
 NAME = "hh-voltage"
@@ -54,19 +56,36 @@ class HHVoltageConfig:
         chunk: traces simulated per batch (memory ~ chunk × samples × 8 bytes).
     """
 
-    n_train: int = 10_000
-    n_test: int = 10
-    duration_ms: float = 1000.0
-    test_duration_ms: float = 10_000.0
+    # Fields declared with option() are also the CLI's options (`neurosim generate hh-voltage`).
+    n_train: int = option(10_000, type=nonneg_int, help="training traces X, Y (default {default})")
+    n_test: int = option(10, type=nonneg_int, help="test traces X_test, Y_test (default {default})")
+    duration_ms: float = option(
+        1000.0, type=positive_float, help="length of a training trace in ms (default {default:g})"
+    )
+    test_duration_ms: float = option(
+        10_000.0, type=positive_float, help="length of a test trace in ms (default {default:g})"
+    )
     sample_ms: float = 1.0
-    dt: float = 0.025
-    method: str = "expeuler"
-    ou_theta: float = 0.01
-    ou_mu: float = 0.0
-    ou_sigma: float = 25.0
+    dt: float = option(
+        0.025, type=positive_float, help="integration step in ms (default {default})"
+    )
+    method: str = option("expeuler", choices=sorted(MAX_DT), help="integrator (default {default})")
+    ou_theta: float = option(
+        0.01, type=positive_float, help="OU rate θ in 1/ms (default {default:g})"
+    )
+    ou_mu: float = option(0.0, type=float, help="OU mean in pA (default {default:g})")
+    ou_sigma: float = option(
+        25.0,
+        type=float,
+        help="OU noise intensity σ in pA/√ms (default {default:g}; sd = σ/√(2θ))",
+    )
     i0: float = 0.0
     seed: int = 0
-    chunk: int = 2048
+    chunk: int = option(
+        2048,
+        type=positive_int,
+        help="traces simulated at once (default {default}; memory grows with it)",
+    )
 
     def check(self) -> None:
         for name in ("n_train", "n_test"):
@@ -290,80 +309,12 @@ def plot_hh_voltage(path, out_png, n: int = 3):
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, nonneg_int, positive_float, positive_int
-
-    d = HHVoltageConfig()
-    p.add_argument(
-        "--n-train",
-        type=nonneg_int,
-        default=d.n_train,
-        help=f"training traces X, Y (default {d.n_train})",
-    )
-    p.add_argument(
-        "--n-test",
-        type=nonneg_int,
-        default=d.n_test,
-        help=f"test traces X_test, Y_test (default {d.n_test})",
-    )
-    p.add_argument(
-        "--duration-ms",
-        type=positive_float,
-        default=d.duration_ms,
-        help=f"length of a training trace in ms (default {d.duration_ms:g})",
-    )
-    p.add_argument(
-        "--test-duration-ms",
-        type=positive_float,
-        default=d.test_duration_ms,
-        help=f"length of a test trace in ms (default {d.test_duration_ms:g})",
-    )
-    p.add_argument(
-        "--dt", type=positive_float, default=d.dt, help=f"integration step in ms (default {d.dt})"
-    )
-    p.add_argument(
-        "--method",
-        default=d.method,
-        choices=sorted(MAX_DT),
-        help=f"integrator (default {d.method})",
-    )
-    p.add_argument(
-        "--ou-sigma",
-        type=float,
-        default=d.ou_sigma,
-        help=f"OU noise intensity σ in pA/√ms (default {d.ou_sigma:g}; sd = σ/√(2θ))",
-    )
-    p.add_argument(
-        "--ou-theta",
-        type=positive_float,
-        default=d.ou_theta,
-        help=f"OU rate θ in 1/ms (default {d.ou_theta:g})",
-    )
-    p.add_argument(
-        "--ou-mu", type=float, default=d.ou_mu, help=f"OU mean in pA (default {d.ou_mu:g})"
-    )
-    p.add_argument(
-        "--chunk",
-        type=positive_int,
-        default=d.chunk,
-        help=f"traces simulated at once (default {d.chunk}; memory grows with it)",
-    )
+    add_config_arguments(p, HHVoltageConfig)
     add_common_output_args(p, out_help="output HDF5 file (.h5)")
 
 
 def _generate(args: argparse.Namespace) -> Path:
-    cfg = HHVoltageConfig(
-        n_train=args.n_train,
-        n_test=args.n_test,
-        duration_ms=args.duration_ms,
-        test_duration_ms=args.test_duration_ms,
-        dt=args.dt,
-        method=args.method,
-        ou_theta=args.ou_theta,
-        ou_mu=args.ou_mu,
-        ou_sigma=args.ou_sigma,
-        seed=args.seed,
-        chunk=args.chunk,
-    )
+    cfg = config_from_args(HHVoltageConfig, args, seed=args.seed)
     return generate_hh_voltage(
         args.out, cfg, overwrite=args.overwrite, progress=not args.no_progress
     )

@@ -32,6 +32,7 @@ import h5py
 import jax
 import numpy as np
 
+from ..argtypes import nonneg_float, positive_float, positive_int
 from ..io import (
     ChunkedH5Writer,
     Generated,
@@ -41,6 +42,7 @@ from ..io import (
     read_h5,
 )
 from ..observe.lfp import LFPConfig, simulate_lfp
+from .options import add_common_output_args, add_config_arguments, config_from_args, option
 from .registry import DatasetSpec, register
 
 NAME = "lfp"
@@ -63,21 +65,66 @@ class LFPDatasetConfig:
         seed: random seed.
     """
 
-    duration_s: float = 10.0
-    ring_preset: str = "fig1"
-    sample_rate_hz: float = 1000.0
-    warmup_ms: float = 200.0
-    segment_s: float = 30.0
+    # Fields declared with option() are also the CLI's options (`neurosim generate lfp`).
+    duration_s: float = option(
+        10.0,
+        type=positive_float,
+        help="recorded time in s (default {default:g}: 10,000 rows at 1 kHz)",
+    )
+    ring_preset: str = option(
+        "fig1",
+        choices=("fig1", "fig2", "fig3"),
+        help="ring parameters, synaptic-current variant (default {default})",
+    )
+    sample_rate_hz: float = option(
+        1000.0, type=positive_float, help="samples per second (default {default:g})"
+    )
+    warmup_ms: float = option(
+        200.0,
+        type=nonneg_float,
+        help="discarded start of each ring segment (default {default:g})",
+    )
+    segment_s: float = option(
+        30.0,
+        type=positive_float,
+        help="longest stretch simulated as one ring trial; the LFP is z-scored per segment "
+        "(default {default:g})",
+    )
     # the LFP forward model's defaults are LFPConfig's, defined there only
-    electrode_position: float = LFPConfig.electrode_position
-    space_constant: float = LFPConfig.space_constant
+    electrode_position: float = option(
+        LFPConfig.electrode_position,
+        flag="--electrode",
+        type=nonneg_float,
+        help="electrode position on the ring, in cells, in [0, 300) (default {default:g})",
+    )
+    space_constant: float = option(
+        LFPConfig.space_constant,
+        type=positive_float,
+        help="distance weighting exp(-d/λ), λ in cells (default {default:g})",
+    )
     ampa_delay_ms: float = LFPConfig.ampa_delay_ms
     gaba_weight: float = LFPConfig.gaba_weight
-    noise_sd: float = LFPConfig.noise_sd
+    noise_sd: float = option(
+        LFPConfig.noise_sd,
+        type=nonneg_float,
+        help="1/f background noise, in proxy sd (default {default:g})",
+    )
     noise_exponent: float = LFPConfig.noise_exponent
-    line_noise_sd: float = LFPConfig.line_noise_sd
-    line_frequency_hz: float = LFPConfig.line_frequency_hz
-    mua_cells: int = LFPConfig.mua_cells
+    line_noise_sd: float = option(
+        LFPConfig.line_noise_sd,
+        type=nonneg_float,
+        help="mains hum, in proxy sd; 0 = none (default {default:g})",
+    )
+    line_frequency_hz: float = option(
+        LFPConfig.line_frequency_hz,
+        type=positive_float,
+        help="mains frequency (default {default:g})",
+    )
+    mua_cells: int = option(
+        LFPConfig.mua_cells,
+        type=positive_int,
+        help="cells nearest the electrode in the spike label (default {default})",
+    )
     seed: int = 0
 
     def ring(self):
@@ -427,95 +474,12 @@ def plot_lfp(path, out_png, seconds: float = 2.0):
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, nonneg_float, positive_float, positive_int
-
-    d = LFPDatasetConfig()
-
-    p.add_argument(
-        "--duration-s",
-        type=positive_float,
-        default=d.duration_s,
-        help=f"recorded time in s (default {d.duration_s:g}: 10,000 rows at 1 kHz)",
-    )
-    p.add_argument(
-        "--ring-preset",
-        default=d.ring_preset,
-        choices=("fig1", "fig2", "fig3"),
-        help=f"ring parameters, synaptic-current variant (default {d.ring_preset})",
-    )
-    p.add_argument(
-        "--sample-rate-hz",
-        type=positive_float,
-        default=d.sample_rate_hz,
-        help=f"samples per second (default {d.sample_rate_hz:g})",
-    )
-    p.add_argument(
-        "--electrode",
-        type=nonneg_float,
-        default=d.electrode_position,
-        help=f"electrode position on the ring, in cells, in [0, 300) (default {d.electrode_position:g})",
-    )
-    p.add_argument(
-        "--space-constant",
-        type=positive_float,
-        default=d.space_constant,
-        help=f"distance weighting exp(-d/λ), λ in cells (default {d.space_constant:g})",
-    )
-    p.add_argument(
-        "--mua-cells",
-        type=positive_int,
-        default=d.mua_cells,
-        help=f"cells nearest the electrode in the spike label (default {d.mua_cells})",
-    )
-    p.add_argument(
-        "--noise-sd",
-        type=nonneg_float,
-        default=d.noise_sd,
-        help=f"1/f background noise, in proxy sd (default {d.noise_sd:g})",
-    )
-    p.add_argument(
-        "--line-noise-sd",
-        type=nonneg_float,
-        default=d.line_noise_sd,
-        help=f"mains hum, in proxy sd; 0 = none (default {d.line_noise_sd:g})",
-    )
-    p.add_argument(
-        "--line-frequency-hz",
-        type=positive_float,
-        default=d.line_frequency_hz,
-        help=f"mains frequency (default {d.line_frequency_hz:g})",
-    )
-    p.add_argument(
-        "--warmup-ms",
-        type=nonneg_float,
-        default=d.warmup_ms,
-        help=f"discarded start of each ring segment (default {d.warmup_ms:g})",
-    )
-    p.add_argument(
-        "--segment-s",
-        type=positive_float,
-        default=d.segment_s,
-        help="longest stretch simulated as one ring trial; the LFP is z-scored per segment "
-        f"(default {d.segment_s:g})",
-    )
+    add_config_arguments(p, LFPDatasetConfig)
     add_common_output_args(p, out_help="FILE.csv (columns time, lfp, spike) or FILE.h5")
 
 
 def _generate(args: argparse.Namespace) -> Path:
-    cfg = LFPDatasetConfig(
-        duration_s=args.duration_s,
-        ring_preset=args.ring_preset,
-        sample_rate_hz=args.sample_rate_hz,
-        warmup_ms=args.warmup_ms,
-        segment_s=args.segment_s,
-        electrode_position=args.electrode,
-        space_constant=args.space_constant,
-        noise_sd=args.noise_sd,
-        line_noise_sd=args.line_noise_sd,
-        line_frequency_hz=args.line_frequency_hz,
-        mua_cells=args.mua_cells,
-        seed=args.seed,
-    )
+    cfg = config_from_args(LFPDatasetConfig, args, seed=args.seed)
     path, summary = generate_lfp(
         args.out, cfg, overwrite=args.overwrite, progress=not args.no_progress
     )

@@ -23,11 +23,13 @@ import jax
 import numpy as np
 
 from .. import parallel
+from ..argtypes import positive_float, positive_int
 from ..io import ChunkedH5Writer, check_output_path, read_h5, shard_attrs, shard_path, shard_rows
 from ..ring import RingParams, ring_params, simulate_ring
 from ..ring.connectivity import cell_types, positions
 from ..ring.presets import PRESET_DESCRIPTIONS, PRESETS
 from ..ring.recording import steps_of
+from .options import add_common_output_args
 from .registry import DatasetSpec, register
 
 NAME = "ring-counts"
@@ -187,8 +189,6 @@ def _parse_param(text: str) -> tuple[str, float | int | bool]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common_output_args, positive_float, positive_int
-
     p.add_argument("--trials", type=positive_int, required=True, help="number of trials")
     p.add_argument(
         "--duration-ms",

@@ -63,7 +63,8 @@ def _steps(name: str, ms: float, dt: float) -> int:
 
 
 class Input(abc.ABC):
-    """Base class. Subclasses implement :meth:`compile`, giving a :class:`CompiledInput`."""
+    """Base class. Subclasses implement :meth:`compile`, giving a :class:`CompiledInput` (the
+    arrays and the step rule; see there for how to write a new input)."""
 
     #: number of independent random streams per neuron the input needs
     n_random: int = 0
@@ -100,78 +101,167 @@ def _batch_of(*values) -> int | None:
     return sizes.pop() if sizes else None
 
 
-@jax.tree_util.register_dataclass
-@dataclass(frozen=True)
 class CompiledInput:
-    """An input ready for the simulation loop: per-neuron arrays (``data``) and static metadata.
+    """An input ready for the simulation loop: a pytree of arrays and its step rule.
 
-    ``kind`` selects the step rule; ``data`` leaves have a leading axis of length B (vmapped).
+    Each kind of input has its own compiled type (a frozen dataclass registered with
+    ``jax.tree_util.register_dataclass``), written for **one neuron**: the simulator vmaps it
+    over the batch with the axes that :meth:`batch_axes` declares. To add an input, subclass
+    :class:`Input` with a ``compile`` that returns a subclass of this, implementing:
+
+    - :meth:`init`: the input's own state at t = 0 (any pytree; ``()`` if it has none);
+    - :meth:`__call__`: ``(state, step, seeds, dt) -> (I, G, new_state)``, the current and
+      conductance during step ``step`` (the neuron receives ``I − G·V``);
+    - :meth:`batch_axes` (optional): which leaves are per neuron.
+
+    ``n_random`` is the number of random streams the input draws from (``seeds`` holds one uint32
+    seed per stream for this neuron, to pass to :mod:`neurosim.rng`).
     """
 
-    data: dict[str, jnp.ndarray]
-    kind: str = field(metadata=dict(static=True))
-    meta: tuple = field(default=(), metadata=dict(static=True))
-    n_random: int = field(default=0, metadata=dict(static=True))
-    dtype: str = field(default="float32", metadata=dict(static=True))
+    n_random: int = 0
 
-    # --- per neuron (inside vmap): state, and (I, G, new state) for one step -------------
     def init(self, seeds):
-        d = self.data
-        if self.kind == "ou":
-            return d["i0"]
-        if self.kind == "synapses":
-            return (d["g0_e"], d["g0_i"])
-        return jnp.zeros((), self.dtype)
+        """The input's state at t = 0 for one neuron (default: none)."""
+        return ()
+
+    def __call__(self, state, step, seeds, dt):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def batch_axes(self):
+        """vmap axes of this pytree's leaves: 0 for per-neuron (n,) arrays, None for shared ones.
+
+        The default follows :func:`_per_neuron`: a 0-d leaf is shared by every neuron, a 1-d leaf
+        has one value per neuron. Inputs with other leaves (e.g. a shared trace) override it.
+        """
+        return jax.tree.map(lambda x: 0 if jnp.ndim(x) else None, self)
+
+
+def _drive(cls):
+    return jax.tree_util.register_dataclass(dataclass(frozen=True)(cls))
+
+
+@_drive
+class ConstantDrive(CompiledInput):
+    """Compiled :class:`Constant`: ``amp`` at every step."""
+
+    amp: jax.Array
 
     def __call__(self, state, step, seeds, dt):
-        d = self.data
-        kind = self.kind
-        if kind == "constant":
-            return d["amp"], 0.0, state
-        if kind == "step":
-            s_on, s_off = self.meta
-            on = (step >= s_on) & (step < s_off)
-            return jnp.where(on, d["amp"], d["baseline"]), 0.0, state
-        if kind == "ramp":
-            s_on, s_off = self.meta
-            frac = (step - s_on).astype(d["a0"].dtype) / max(s_off - s_on, 1)
-            on = (step >= s_on) & (step < s_off)
-            return jnp.where(on, d["a0"] + (d["a1"] - d["a0"]) * frac, 0.0), 0.0, state
-        if kind == "array":
-            (sub,) = self.meta
-            values = d["values"] if "values" in d else d["shared_values"]
-            k = jnp.minimum(step // sub, values.shape[-1] - 1)
-            return lax.dynamic_index_in_dim(values, k, axis=-1, keepdims=False), 0.0, state
-        if kind == "ou":
-            (every,) = self.meta
-            cur = state
-
-            def draw(c):
-                xi = rng.normal(seeds[0], step // every, c.dtype)
-                return d["mean"] + (c - d["mean"]) * d["decay"] + d["kick"] * xi
-
-            if every == 1:
-                nxt = draw(cur)
-            else:
-                nxt = lax.cond((step + 1) % every == 0, draw, lambda c: c, cur)
-            return cur, 0.0, nxt
-        if kind == "synapses":
-            (kmax_e, kmax_i) = self.meta
-            ge, gi = state
-            cur_i = ge * d["e_e"] + gi * d["e_i"]
-            cur_g = ge + gi
-            ke = rng.poisson_small(seeds[0], step, d["lam_e"], kmax_e, ge.dtype)
-            ki = rng.poisson_small(seeds[1], step, d["lam_i"], kmax_i, ge.dtype)
-            ge = ge * d["dec_e"] + d["w_e"] * ke
-            gi = gi * d["dec_i"] + d["w_i"] * ki
-            return cur_i, cur_g, (ge, gi)
-        raise ValueError(f"unknown compiled input kind {kind!r}")
+        return self.amp, 0.0, state
 
 
-@jax.tree_util.register_dataclass
-@dataclass(frozen=True)
-class CompiledSum:
-    """Several compiled inputs added together."""
+@_drive
+class StepDrive(CompiledInput):
+    """Compiled :class:`Step`: ``amp`` during steps [s_on, s_off), ``baseline`` elsewhere."""
+
+    amp: jax.Array
+    baseline: jax.Array
+    s_on: int = field(metadata=dict(static=True))
+    s_off: int = field(metadata=dict(static=True))
+
+    def __call__(self, state, step, seeds, dt):
+        on = (step >= self.s_on) & (step < self.s_off)
+        return jnp.where(on, self.amp, self.baseline), 0.0, state
+
+
+@_drive
+class RampDrive(CompiledInput):
+    """Compiled :class:`Ramp`: linear from ``a0`` at step s_on towards ``a1`` at s_off; 0 elsewhere."""
+
+    a0: jax.Array
+    a1: jax.Array
+    s_on: int = field(metadata=dict(static=True))
+    s_off: int = field(metadata=dict(static=True))
+
+    def __call__(self, state, step, seeds, dt):
+        frac = (step - self.s_on).astype(self.a0.dtype) / max(self.s_off - self.s_on, 1)
+        on = (step >= self.s_on) & (step < self.s_off)
+        return jnp.where(on, self.a0 + (self.a1 - self.a0) * frac, 0.0), 0.0, state
+
+
+@_drive
+class ArrayDrive(CompiledInput):
+    """Compiled :class:`ArrayInput`: ``values[..., k]`` during steps [k·sub, (k+1)·sub).
+
+    ``values`` is (K,) when ``per_neuron`` is False (one trace shared by every neuron: not
+    batched, whatever K is) and (B, K) otherwise.
+    """
+
+    values: jax.Array
+    sub: int = field(metadata=dict(static=True))
+    per_neuron: bool = field(metadata=dict(static=True))
+
+    def __call__(self, state, step, seeds, dt):
+        k = jnp.minimum(step // self.sub, self.values.shape[-1] - 1)
+        return lax.dynamic_index_in_dim(self.values, k, axis=-1, keepdims=False), 0.0, state
+
+    def batch_axes(self):
+        return ArrayDrive(
+            values=0 if self.per_neuron else None, sub=self.sub, per_neuron=self.per_neuron
+        )
+
+
+@_drive
+class OUDrive(CompiledInput):
+    """Compiled :class:`OU`: exact AR(1) updates every ``every`` steps; its state is the current."""
+
+    mean: jax.Array
+    decay: jax.Array
+    kick: jax.Array
+    i0: jax.Array
+    every: int = field(metadata=dict(static=True))
+    n_random = 1
+
+    def init(self, seeds):
+        return self.i0
+
+    def __call__(self, state, step, seeds, dt):
+        def draw(c):
+            xi = rng.normal(seeds[0], step // self.every, c.dtype)
+            return self.mean + (c - self.mean) * self.decay + self.kick * xi
+
+        if self.every == 1:
+            nxt = draw(state)
+        else:
+            nxt = lax.cond((step + 1) % self.every == 0, draw, lambda c: c, state)
+        return state, 0.0, nxt
+
+
+@_drive
+class SynapseDrive(CompiledInput):
+    """Compiled :class:`PoissonSynapses`; its state is the conductances ``(g_e, g_i)``."""
+
+    lam_e: jax.Array
+    lam_i: jax.Array
+    w_e: jax.Array
+    w_i: jax.Array
+    dec_e: jax.Array
+    dec_i: jax.Array
+    e_e: jax.Array
+    e_i: jax.Array
+    g0_e: jax.Array
+    g0_i: jax.Array
+    kmax_e: int = field(metadata=dict(static=True))
+    kmax_i: int = field(metadata=dict(static=True))
+    n_random = 2
+
+    def init(self, seeds):
+        return (self.g0_e, self.g0_i)
+
+    def __call__(self, state, step, seeds, dt):
+        ge, gi = state
+        cur_i = ge * self.e_e + gi * self.e_i
+        cur_g = ge + gi
+        ke = rng.poisson_small(seeds[0], step, self.lam_e, self.kmax_e, ge.dtype)
+        ki = rng.poisson_small(seeds[1], step, self.lam_i, self.kmax_i, ge.dtype)
+        ge = ge * self.dec_e + self.w_e * ke
+        gi = gi * self.dec_i + self.w_i * ki
+        return cur_i, cur_g, (ge, gi)
+
+
+@_drive
+class CompiledSum(CompiledInput):
+    """Several compiled inputs added together; its state is the tuple of theirs."""
 
     parts: tuple
     n_random: int = field(default=0, metadata=dict(static=True))
@@ -191,6 +281,9 @@ class CompiledSum:
             G_tot = G_tot + G
             new.append(s2)
         return I_tot, G_tot, tuple(new)
+
+    def batch_axes(self):
+        return CompiledSum(parts=tuple(p.batch_axes() for p in self.parts), n_random=self.n_random)
 
 
 class Sum(Input):
@@ -224,7 +317,7 @@ class Constant(Input):
 
     def compile(self, *, n, dt, n_steps, dtype):
         amp = _per_neuron("Constant.amp", self.amp, n, dtype)
-        return CompiledInput({"amp": amp}, "constant", dtype=jnp.dtype(dtype).name)
+        return ConstantDrive(amp=amp)
 
     def batch_size(self):
         return _batch_of(self.amp)
@@ -248,11 +341,12 @@ class Step(Input):
         s_off = (
             n_steps + 1 if math.isinf(self.stop_ms) else math.ceil(self.stop_ms / dt - _STEP_TOL)
         )
-        data = {
-            "amp": _per_neuron("Step.amp", self.amp, n, dtype),
-            "baseline": _per_neuron("Step.baseline", self.baseline, n, dtype),
-        }
-        return CompiledInput(data, "step", (s_on, s_off), dtype=jnp.dtype(dtype).name)
+        return StepDrive(
+            amp=_per_neuron("Step.amp", self.amp, n, dtype),
+            baseline=_per_neuron("Step.baseline", self.baseline, n, dtype),
+            s_on=s_on,
+            s_off=s_off,
+        )
 
     def batch_size(self):
         return _batch_of(self.amp, self.baseline)
@@ -274,11 +368,12 @@ class Ramp(Input):
             )
         s_on = max(0, math.ceil(self.start_ms / dt - _STEP_TOL))
         s_off = math.ceil(self.stop_ms / dt - _STEP_TOL)
-        data = {
-            "a0": _per_neuron("Ramp.amp_start", self.amp_start, n, dtype),
-            "a1": _per_neuron("Ramp.amp_stop", self.amp_stop, n, dtype),
-        }
-        return CompiledInput(data, "ramp", (s_on, s_off), dtype=jnp.dtype(dtype).name)
+        return RampDrive(
+            a0=_per_neuron("Ramp.amp_start", self.amp_start, n, dtype),
+            a1=_per_neuron("Ramp.amp_stop", self.amp_stop, n, dtype),
+            s_on=s_on,
+            s_off=s_off,
+        )
 
     def batch_size(self):
         return _batch_of(self.amp_start, self.amp_stop)
@@ -325,10 +420,10 @@ class ArrayInput(Input):
             raise ValueError(f"ArrayInput dt_ms={self.dt_ms} is smaller than dt={dt}")
         v = jnp.asarray(self.values, dtype)
         if v.ndim == 1:  # the same current for every neuron: not batched
-            return CompiledInput({"shared_values": v}, "array", (sub,), dtype=jnp.dtype(dtype).name)
+            return ArrayDrive(values=v, sub=sub, per_neuron=False)
         if v.shape[0] != n:
             raise ValueError(f"ArrayInput has {v.shape[0]} rows but {n} neurons are simulated")
-        return CompiledInput({"values": v}, "array", (sub,), dtype=jnp.dtype(dtype).name)
+        return ArrayDrive(values=v, sub=sub, per_neuron=True)
 
     def batch_size(self):
         return np.shape(self.values)[0] if np.ndim(self.values) == 2 else None
@@ -373,8 +468,7 @@ class OU(Input):
         mean = _per_neuron("OU.mean", self.mean, n, dtype)
         i0 = mean if self.i0 is None else _per_neuron("OU.i0", self.i0, n, dtype)
         a = jnp.exp(-(every * dt) / tau)
-        data = {"mean": mean, "decay": a, "kick": sd * jnp.sqrt(1.0 - a * a), "i0": i0}
-        return CompiledInput(data, "ou", (every,), n_random=1, dtype=jnp.dtype(dtype).name)
+        return OUDrive(mean=mean, decay=a, kick=sd * jnp.sqrt(1.0 - a * a), i0=i0, every=every)
 
     def batch_size(self):
         return _batch_of(self.mean, self.sd, self.tau_ms, *([] if self.i0 is None else [self.i0]))
@@ -430,21 +524,20 @@ class PoissonSynapses(Input):
         tau_i = _per_neuron("tau_i_ms", self.tau_i_ms, n, dtype, minimum=0.0, strict=True)
         w_e = _per_neuron("w_e", self.w_e, n, dtype, minimum=0.0)
         w_i = _per_neuron("w_i", self.w_i, n, dtype, minimum=0.0)
-        data = {
-            "lam_e": lam_e,
-            "lam_i": lam_i,
-            "w_e": w_e,
-            "w_i": w_i,
-            "dec_e": jnp.exp(-dt / tau_e),
-            "dec_i": jnp.exp(-dt / tau_i),
-            "e_e": _per_neuron("e_e", self.e_e, n, dtype),
-            "e_i": _per_neuron("e_i", self.e_i, n, dtype),
+        return SynapseDrive(
+            lam_e=lam_e,
+            lam_i=lam_i,
+            w_e=w_e,
+            w_i=w_i,
+            dec_e=jnp.exp(-dt / tau_e),
+            dec_i=jnp.exp(-dt / tau_i),
+            e_e=_per_neuron("e_e", self.e_e, n, dtype),
+            e_i=_per_neuron("e_i", self.e_i, n, dtype),
             # start at the mean conductance, so there is no start-up transient
-            "g0_e": w_e * lam_e / (1.0 - jnp.exp(-dt / tau_e)),
-            "g0_i": w_i * lam_i / (1.0 - jnp.exp(-dt / tau_i)),
-        }
-        return CompiledInput(
-            data, "synapses", (kmax_e, kmax_i), n_random=2, dtype=jnp.dtype(dtype).name
+            g0_e=w_e * lam_e / (1.0 - jnp.exp(-dt / tau_e)),
+            g0_i=w_i * lam_i / (1.0 - jnp.exp(-dt / tau_i)),
+            kmax_e=kmax_e,
+            kmax_i=kmax_i,
         )
 
     def batch_size(self):

@@ -7,7 +7,7 @@ import math
 import numbers
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -100,9 +100,54 @@ def _record_values(names, s: HHState, p: HHParams, I, G):
     return tuple(out)
 
 
+class _StepCarry(NamedTuple):
+    """The carry of the inner loop over the steps of one block (one neuron)."""
+
+    neuron: HHState
+    input_state: Any  # the input's own state (``CompiledInput.init``)
+    last_input: tuple  # (I, G) of the last step when ``I_ext`` is recorded, else ()
+    crossings: jax.Array  # int32 threshold crossings in this block so far
+    t_first: jax.Array  # time (ms) of the block's first crossing, NaN if none
+    t_last: jax.Array  # time (ms) of its last crossing
+
+
+class _BlockCarry(NamedTuple):
+    """The carry of the loop over blocks (one neuron)."""
+
+    neuron: HHState
+    input_state: Any
+    last_input: tuple
+    spike_count: jax.Array  # int32 crossings so far (exact)
+    spike_buf: jax.Array  # (max_spikes,) stored spike times (ms), NaN-padded
+    spikes_lost: jax.Array  # int32 crossings whose times were not stored
+    nonfinite_step: jax.Array  # int32 −1, or the last step of the first non-finite block
+
+
+def _advance(
+    s: HHState,
+    input_state,
+    k,
+    p: HHParams,
+    inp,
+    seeds,
+    *,
+    method: str,
+    dt: float,
+    I_add=0.0,
+    G_add=0.0,
+):
+    """One step of one neuron: the input at step ``k``, then the integrator.
+
+    Returns:
+        ``(new neuron state, new input state, I, G)`` with ``I``, ``G`` the input during the step.
+    """
+    I, G, input_state = inp(input_state, k, seeds, dt)
+    I, G = I + I_add, G + G_add
+    return get_integrator(method)(s, p, I, G, dt), input_state, I, G
+
+
 def _one_neuron(p: HHParams, inp, seeds, v0, *, cfg: _Config):
     """Simulate one neuron (vmapped over the batch). Per-neuron arguments are scalars here."""
-    step_fn = get_integrator(cfg.method)
     dt = cfg.dt
     dtype = v0.dtype
     thr = jnp.asarray(cfg.threshold, dtype)
@@ -113,53 +158,65 @@ def _one_neuron(p: HHParams, inp, seeds, v0, *, cfg: _Config):
 
     # The hot loop: one step. Its carry is kept minimal (the input current is carried only
     # when it is recorded); spike times are gathered per block (first and last crossing).
-    def step(i, c):
-        s, ins, IG, nb, t_first, t_last, step0 = c
-        k = step0 + i
-        I, G, ins = inp(ins, k, seeds, dt)
-        s_new = step_fn(s, p, I, G, dt)
-        crossed = (s.V < thr) & (s_new.V >= thr)
-        frac = (thr - s.V) / jnp.where(crossed, s_new.V - s.V, 1.0)
-        tc = (k.astype(dtype) + frac) * dt
-        t_first = jnp.where(crossed & (nb == 0), tc, t_first)
-        t_last = jnp.where(crossed, tc, t_last)
-        nb = nb + crossed.astype(jnp.int32)
-        if keep_input:
-            IG = (jnp.asarray(I, dtype), jnp.asarray(G, dtype))
-        return s_new, ins, IG, nb, t_first, t_last, step0
-
-    def block(c, b):
-        s, ins, IG, count, buf, lost, bad = c
+    def block(c: _BlockCarry, b):
         step0 = b * cfg.block
-        s, ins, IG, nb, t_first, t_last, _ = lax.fori_loop(
-            0, cfg.block, step, (s, ins, IG, jnp.int32(0), nan, nan, step0)
-        )
-        if cfg.max_spikes:
-            i1 = jnp.where(nb >= 1, count, cfg.max_spikes)
-            i2 = jnp.where(nb >= 2, count + 1, cfg.max_spikes)
-            buf = buf.at[i1].set(t_first, mode="drop").at[i2].set(t_last, mode="drop")
-        count = count + nb
-        lost = lost + jnp.maximum(nb - 2, 0)
-        bad = jnp.where((bad < 0) & ~jnp.isfinite(s.V), step0 + cfg.block - 1, bad)
-        return (s, ins, IG, count, buf, lost, bad), None
 
-    def record(c, r):
+        def step(i, sc: _StepCarry):
+            k = step0 + i
+            s = sc.neuron
+            s_new, ins, I, G = _advance(
+                s, sc.input_state, k, p, inp, seeds, method=cfg.method, dt=dt
+            )
+            crossed = (s.V < thr) & (s_new.V >= thr)
+            frac = (thr - s.V) / jnp.where(crossed, s_new.V - s.V, 1.0)
+            tc = (k.astype(dtype) + frac) * dt
+            return _StepCarry(
+                neuron=s_new,
+                input_state=ins,
+                last_input=(jnp.asarray(I, dtype), jnp.asarray(G, dtype)) if keep_input else (),
+                crossings=sc.crossings + crossed.astype(jnp.int32),
+                t_first=jnp.where(crossed & (sc.crossings == 0), tc, sc.t_first),
+                t_last=jnp.where(crossed, tc, sc.t_last),
+            )
+
+        sc = lax.fori_loop(
+            0,
+            cfg.block,
+            step,
+            _StepCarry(c.neuron, c.input_state, c.last_input, jnp.int32(0), nan, nan),
+        )
+        nb, buf = sc.crossings, c.spike_buf
+        if cfg.max_spikes:
+            i1 = jnp.where(nb >= 1, c.spike_count, cfg.max_spikes)
+            i2 = jnp.where(nb >= 2, c.spike_count + 1, cfg.max_spikes)
+            buf = buf.at[i1].set(sc.t_first, mode="drop").at[i2].set(sc.t_last, mode="drop")
+        bad = c.nonfinite_step
+        bad = jnp.where((bad < 0) & ~jnp.isfinite(sc.neuron.V), step0 + cfg.block - 1, bad)
+        return _BlockCarry(
+            neuron=sc.neuron,
+            input_state=sc.input_state,
+            last_input=sc.last_input,
+            spike_count=c.spike_count + nb,
+            spike_buf=buf,
+            spikes_lost=c.spikes_lost + jnp.maximum(nb - 2, 0),
+            nonfinite_step=bad,
+        ), None
+
+    def record(c: _BlockCarry, r):
         blocks = r * cfg.blocks_per_record + jnp.arange(cfg.blocks_per_record, dtype=jnp.int32)
         c, _ = lax.scan(block, c, blocks)
-        s, _, IG = c[:3]
-        I, G = IG if keep_input else (None, None)
-        return c, _record_values(cfg.record, s, p, I, G)
+        I, G = c.last_input if keep_input else (None, None)
+        return c, _record_values(cfg.record, c.neuron, p, I, G)
 
-    buf = jnp.full((cfg.max_spikes,), jnp.nan, dtype)
     zero = jnp.zeros((), dtype)
-    c0 = (
-        s0,
-        inp.init(seeds),
-        (zero, zero) if keep_input else (),
-        jnp.int32(0),
-        buf,
-        jnp.int32(0),
-        jnp.int32(-1),
+    c0 = _BlockCarry(
+        neuron=s0,
+        input_state=inp.init(seeds),
+        last_input=(zero, zero) if keep_input else (),
+        spike_count=jnp.int32(0),
+        spike_buf=jnp.full((cfg.max_spikes,), jnp.nan, dtype),
+        spikes_lost=jnp.int32(0),
+        nonfinite_step=jnp.int32(-1),
     )
     if cfg.record:
         c, traces = lax.scan(record, c0, jnp.arange(cfg.n_records, dtype=jnp.int32))
@@ -167,19 +224,19 @@ def _one_neuron(p: HHParams, inp, seeds, v0, *, cfg: _Config):
         n_blocks = cfg.n_records * cfg.blocks_per_record
         c, _ = lax.scan(block, c0, jnp.arange(n_blocks, dtype=jnp.int32))
         traces = ()
-    s, _, _, count, buf, lost, bad = c
-    return s, count, buf, lost, bad, traces
+    return c.neuron, c.spike_count, c.spike_buf, c.spikes_lost, c.nonfinite_step, traces
 
 
 def _batch_axes(tree):
-    """vmap axes: 0 for per-neuron arrays, None for shared (0-d or 'shared_…') values."""
+    """vmap axes of ``(params, compiled input, seeds, v0)``: 0 for per-neuron leaves, None for
+    shared ones. The input declares its own (:meth:`CompiledInput.batch_axes`); parameters and
+    seeds are per neuron when 1-d, shared when 0-d (:meth:`HHParams.as_arrays`)."""
+    p, inp, seeds, v0 = tree
 
-    def axis(path, x):
-        if jnp.ndim(x) == 0 or any("shared" in str(getattr(k, "key", "")) for k in path):
-            return None
-        return 0
+    def by_rank(t):
+        return jax.tree.map(lambda x: 0 if jnp.ndim(x) else None, t)
 
-    return jax.tree_util.tree_map_with_path(axis, tree)
+    return (by_rank(p), inp.batch_axes(), by_rank(seeds), by_rank(v0))
 
 
 @partial(jax.jit, static_argnames=("cfg",))
@@ -207,6 +264,41 @@ def _check_dt(dt, method):
 def _shard(tree, n: int):
     """Split the batch across the chosen local devices (:mod:`neurosim.parallel`)."""
     return parallel.shard_batch(tree, n, axes=_batch_axes(tree), min_per_device=2)
+
+
+def _batch_size(params: HHParams, inp: Input, *, n, v0, streams, key) -> int:
+    """The batch size B that every per-neuron argument agrees on (1 if none is per neuron)."""
+    if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"n (the number of neurons) must be an integer >= 1, got {n!r}")
+    sizes = {
+        "params": params.batch_size(),
+        "inputs": inp.batch_size(),
+        "n": n,
+        "v0": np.shape(v0)[0] if np.ndim(v0) == 1 else None,
+        "streams": np.shape(streams)[0] if streams is not None else None,
+    }
+    given = {k: v for k, v in sizes.items() if v is not None}
+    if len(set(given.values())) > 1:
+        raise ValueError(f"inconsistent batch sizes: {given}")
+    if np.ndim(v0) > 1:
+        raise ValueError(f"v0 must be a scalar or shape (B,), got shape {np.shape(v0)}")
+    if inp.n_random and key is None:
+        raise ValueError(f"{type(inp).__name__} input is random: pass key=jax.random.key(seed)")
+    return next(iter(given.values()), 1)
+
+
+def _stream_seeds(key, streams, B: int, n_random: int) -> tuple:
+    """One (B,) uint32 seed array per random stream of the input (neuron i: stream ``streams[i]``)."""
+    if streams is None:
+        streams_arr = jnp.arange(B, dtype=jnp.uint32)
+    else:
+        streams_arr = jnp.asarray(streams)
+        if streams_arr.shape != (B,) or not jnp.issubdtype(streams_arr.dtype, jnp.integer):
+            raise ValueError(
+                f"streams must be integers of shape ({B},), got "
+                f"{streams_arr.dtype} {streams_arr.shape}"
+            )
+    return tuple(rng.stream_seeds(key, streams_arr, tag=i) for i in range(n_random))
 
 
 def simulate_hh(
@@ -306,25 +398,8 @@ def simulate_hh(
     ):
         params.check()
     inp = as_input(inputs)
-    if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
-        raise ValueError(f"n (the number of neurons) must be an integer >= 1, got {n!r}")
 
-    # --- batch size ---------------------------------------------------------------------
-    sizes = {
-        "params": params.batch_size(),
-        "inputs": inp.batch_size(),
-        "n": n,
-        "v0": np.shape(v0)[0] if np.ndim(v0) == 1 else None,
-        "streams": np.shape(streams)[0] if streams is not None else None,
-    }
-    given = {k: v for k, v in sizes.items() if v is not None}
-    if len(set(given.values())) > 1:
-        raise ValueError(f"inconsistent batch sizes: {given}")
-    B = next(iter(given.values()), 1)
-    if np.ndim(v0) > 1:
-        raise ValueError(f"v0 must be a scalar or shape (B,), got shape {np.shape(v0)}")
-    if inp.n_random and key is None:
-        raise ValueError(f"{type(inp).__name__} input is random: pass key=jax.random.key(seed)")
+    B = _batch_size(params, inp, n=n, v0=v0, streams=streams, key=key)
 
     block = _largest_divisor_at_most(record_every, max(1, int(_BLOCK_MS / dt + 1e-9)))
     cfg = _Config(
@@ -342,16 +417,7 @@ def simulate_hh(
     with jax.enable_x64(True) if x64 else contextlib.nullcontext():
         p = params.as_arrays(B, dtype)
         cin = inp.compile(n=B, dt=float(dt), n_steps=n_steps, dtype=dtype)
-        if streams is None:
-            streams_arr = jnp.arange(B, dtype=jnp.uint32)
-        else:
-            streams_arr = jnp.asarray(streams)
-            if streams_arr.shape != (B,) or not jnp.issubdtype(streams_arr.dtype, jnp.integer):
-                raise ValueError(
-                    f"streams must be integers of shape ({B},), got "
-                    f"{streams_arr.dtype} {streams_arr.shape}"
-                )
-        seeds = tuple(rng.stream_seeds(key, streams_arr, tag=i) for i in range(inp.n_random))
+        seeds = _stream_seeds(key, streams, B, inp.n_random)
         v0_arr = jnp.broadcast_to(jnp.asarray(v0, dtype), (B,))
         if not _is_traced(v0) and not np.all(np.isfinite(np.asarray(v0, np.float64))):
             raise ValueError(f"v0 must be finite, got {v0}")
@@ -429,8 +495,9 @@ def _locate_nonfinite(inp, params, i, B, block_end, *, dt, method, key, streams,
                     if not isinstance(getattr(x, f.name), str)
                 },
             )
-        if hasattr(x, "values"):  # ArrayInput
-            return type(x)(_select(x.values, i, B), x.dt_ms)
+        if hasattr(x, "values"):  # ArrayInput: (B, K) rows per neuron; (K,) shared, kept whole
+            values = _select(x.values, i, B) if np.ndim(x.values) == 2 else x.values
+            return type(x)(values, x.dt_ms)
         return x
 
     n_steps = block_end + 1

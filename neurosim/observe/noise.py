@@ -238,7 +238,8 @@ def drift_knots(
 
 def interpolate_knots(knots, i0, frac):
     """Linear interpolation of :func:`drift_knots`' grid to the frames, ``(n_cells, n_frames)``."""
-    return knots[:, i0] * (1.0 - frac) + knots[:, i0 + 1] * frac
+    w = frac[None, :]  # (1, n_frames): the same position for every cell
+    return knots[:, i0] * (1.0 - w) + knots[:, i0 + 1] * w
 
 
 def slow_drift(

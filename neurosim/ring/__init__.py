@@ -2,12 +2,17 @@
 
 Public API: :func:`ring_params` (presets ``fig1``, ``fig2``, ``fig3``), :class:`RingParams`,
 :func:`simulate_ring`, :class:`RingResult`, :func:`ring_synaptic_currents` (for the LFP),
-:func:`reliability_experiment`, and the analysis helpers in :mod:`neurosim.ring.recording`.
+:func:`reliability_experiment`, the analysis helpers in :mod:`neurosim.ring.recording`, and
+:func:`init_state` / :func:`step`, the model as pure step functions (:mod:`neurosim.ring.loop`).
 See ``docs/ring.md``.
 """
 
 from .currents import SynapticCurrents as SynapticCurrents
 from .currents import ring_synaptic_currents as ring_synaptic_currents
+from .loop import RingSystem as RingSystem
+from .loop import init_state as init_state
+from .loop import step as step
+from .model import RingState as RingState
 from .presets import PRESETS as PRESETS
 from .presets import RingParams as RingParams
 from .presets import ring_params as ring_params

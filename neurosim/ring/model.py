@@ -276,7 +276,9 @@ def recurrent_input(s, coef: Coef, st: Static):
     return exc, inh
 
 
-def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) -> RingState:
+def step(
+    state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None, drive=None
+) -> RingState:
     """Advance the ring by one time step (pure; see the module docstring for the scheme).
 
     Args:
@@ -286,6 +288,8 @@ def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) ->
         seeds: (*trials, 4) uint32 trial seeds (words 0–1 drive the kicks).
         consts: per-cell hash constants, from ``_cell_consts``.
         n_ext: the step's external event counts if already computed (:func:`external_events`).
+        drive: optional extra voltage increment of this step, broadcastable to (2, n, *trials),
+            added to the cells that integrate this step (a user's coupling or stimulus).
 
     Returns:
         The state at the start of step ``j + 1``.
@@ -304,6 +308,8 @@ def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) ->
     else:
         v_new = v + (coef.minus_dt_over_tau * v + ((kick + exc) - inh))
         i_e = i_i = None
+    if drive is not None:
+        v_new = v_new + jnp.broadcast_to(jnp.asarray(drive, dtype), v_new.shape)
     x_new = jnp.where(
         x >= coef.level_frozen,  # still refractory after this step: count down
         x - 1.0,
@@ -317,7 +323,10 @@ def step(state: RingState, coef: Coef, st: Static, seeds, consts, n_ext=None) ->
 def init_state(
     seeds, dyn: Dyn, coef: Coef, st: Static, consts, v0=None, start_step: int = 0
 ) -> RingState:
-    """Initial state: V ~ U(0, v0_max) (and currents ~ U(0, i0_max)) from seed words 2–3.
+    """Initial state: V ~ U(V_R, v0_max) (and currents ~ U(0, i0_max)) from seed words 2–3.
+
+    ``v0_max`` lies in [V_R, V_T] (checked by :meth:`RingParams.validate`), so every cell starts
+    active, below threshold.
 
     Args:
         seeds: (*trials, 4) uint32.
@@ -332,7 +341,8 @@ def init_state(
         return ((u >> 8).astype(jnp.int32).astype(dtype) + 0.5) * (1.0 / 16777216.0)
 
     if v0 is None:
-        x = (uniform(0x1234567) * dyn.v0_max).astype(dtype)
+        lo = jnp.asarray(dyn.v_reset, dtype)
+        x = (lo + uniform(0x1234567) * (jnp.asarray(dyn.v0_max, dtype) - lo)).astype(dtype)
     else:
         x = jnp.asarray(v0, dtype)
     if st.synaptic:

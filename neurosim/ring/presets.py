@@ -68,7 +68,8 @@ class RingParams:
         synaptic: if True, kicks enter through exponentially decaying synaptic currents
             (τ_E, τ_I) instead of directly into V (the variant the LFP needs).
         tau_E_ms, tau_I_ms: synaptic time constants of the synaptic-current variant.
-        v0_max: initial voltages are Uniform(0, v0_max) per cell and trial (default 1 = V_T).
+        v0_max: initial voltages are Uniform(v_reset, v0_max) per cell and trial, with
+            v_reset <= v0_max <= v_threshold (default 1 = V_T, so U(V_R, V_T) = U(0, 1)).
         i0_max: synaptic-current variant: initial I_E and I_I are Uniform(0, i0_max) (their code).
     """
 
@@ -231,10 +232,13 @@ class RingParams:
                 f"v_reset must be below v_threshold, got v_reset={self.v_reset!r}, "
                 f"v_threshold={self.v_threshold!r}"
             )
-        if np.any(arr("v0_max") < 0) or np.any(arr("i0_max") < 0):
+        if np.any(arr("v0_max") < arr("v_reset")) or np.any(arr("v0_max") > arr("v_threshold")):
             raise ValueError(
-                f"v0_max and i0_max must be >= 0, got {self.v0_max!r}, {self.i0_max!r}"
+                f"v0_max (upper end of the initial voltages) must lie in [v_reset, v_threshold] = "
+                f"[{self.v_reset!r}, {self.v_threshold!r}], got {self.v0_max!r}"
             )
+        if np.any(arr("i0_max") < 0):
+            raise ValueError(f"i0_max must be >= 0, got {self.i0_max!r}")
         if self.refractory_steps < 1:
             raise ValueError(
                 f"tau_ref_ms / dt_ms rounds to {self.refractory_steps} steps; expected >= 1"

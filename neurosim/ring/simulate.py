@@ -21,9 +21,10 @@ DEFAULT_BATCH = 64
 _LANES_MIN = 8
 
 
-@dataclass
+@dataclass(frozen=True)
 class RingResult:
-    """What one simulation of the ring recorded (one parameter set).
+    """What one simulation of the ring recorded (one parameter set); immutable, like
+    :class:`~neurosim.hh.HHResult` (``dataclasses.replace`` makes a changed copy).
 
     Cells are ordered E (0..n−1) then I (n..2n−1); cell ``i`` sits at ring position ``i % n``.
 
@@ -227,6 +228,18 @@ def _place_batch(dyn, seeds: np.ndarray, v0: np.ndarray | None, k: int):
     return dyn, seeds, v0, b_run - b
 
 
+def _check_v0(v0: np.ndarray, p: RingParams) -> None:
+    """Explicit initial voltages, (trials, 2n): finite and below threshold (else ValueError)."""
+    v_th = np.min(np.asarray(p.v_threshold, np.float64))
+    bad = np.argwhere(~(v0 < v_th))  # NaN fails too
+    if bad.size:
+        t, c = (int(i) for i in bad[0])
+        raise ValueError(
+            f"v0 must be finite and below v_threshold = {v_th:g} (a cell at or above it reads "
+            f"as refractory); v0[{t}, {c}] = {float(v0[t, c])!r} ({len(bad)} such values)"
+        )
+
+
 def _check_record_every(
     name: str, every_ms: float | None, dt_ms: float, n_steps: int
 ) -> int | None:
@@ -263,7 +276,7 @@ def simulate_ring(
 ) -> RingResult | list[RingResult]:
     """Simulate the E/I ring for ``n_trials`` trials.
 
-    Each trial gets fresh Poisson input and initial voltages (Uniform(0, v0_max)), both derived
+    Each trial gets fresh Poisson input and initial voltages (Uniform(v_reset, v0_max)), both derived
     from ``fold_in(key, trial_offset + t)``: a trial's spikes do not depend on how trials are
     batched, and the same key gives the same spikes. Nothing of size steps × cells is kept unless
     ``spikes=True`` (then one bit per cell and step, decoded to spike times).
@@ -362,8 +375,7 @@ def simulate_ring(
             raise ValueError(
                 f"v0 must have shape (n_trials, 2n) = ({n_trials}, {2 * n}), got {v0.shape}"
             )
-        if np.any(v0 >= np.max(np.asarray(p.v_threshold))):
-            raise ValueError("v0 must lie below v_threshold")
+        _check_v0(v0, p)
 
     taxis = 1 if sweep else 0
     chunks = []
@@ -432,33 +444,33 @@ def _assemble(
     counts = group_sum(cells(o["counts"]).astype(np.int32), g)
     if -(-bin_steps // p.refractory_steps) < 2**15:  # at most one spike per refractory period
         counts = counts.astype(np.int16)
+    kw = {}
+    if rec.external:
+        kw["external_counts"] = group_sum(cells(o["external"]), g)
+    if rec.population:
+        kw["population"] = o["population"]
+    if rec.raster:
+        decoded = [recording.decode_raster(o["raster"][t], block) for t in range(n_trials)]
+        kw["spike_steps"] = [s for s, _ in decoded]
+        kw["spike_ids"] = [i for _, i in decoded]
+    if cur_k:
+        m = cur_k // block
+        if currents_mode == "sample":
+            kw["i_e"], kw["i_i"] = cells(o["i_e"])[:, m - 1 :: m], cells(o["i_i"])[:, m - 1 :: m]
+        else:
+            kw["i_e"] = group_sum(cells(o["i_e"]), m) / m
+            kw["i_i"] = group_sum(cells(o["i_i"]), m) / m
+        kw["currents_every_ms"], kw["currents_mode"] = float(currents_every_ms), currents_mode
+    if v_k:
+        m = v_k // block
+        kw["v"] = cells(o["v"])[:, m - 1 :: m]
+        kw["voltage_every_ms"] = float(voltage_every_ms)
     res = RingResult(
         params=p,
         duration_ms=float(duration_ms),
         bin_ms=float(bin_ms),
         seeds=np.asarray(seeds),
         counts=counts,
+        **kw,
     )
-    if rec.external:
-        res.external_counts = group_sum(cells(o["external"]), g)
-    if rec.population:
-        res.population = o["population"]
-    if rec.raster:
-        res.spike_steps, res.spike_ids = [], []
-        for t in range(n_trials):
-            s, i = recording.decode_raster(o["raster"][t], block)
-            res.spike_steps.append(s)
-            res.spike_ids.append(i)
-    if cur_k:
-        m = cur_k // block
-        if currents_mode == "sample":
-            res.i_e, res.i_i = cells(o["i_e"])[:, m - 1 :: m], cells(o["i_i"])[:, m - 1 :: m]
-        else:
-            res.i_e = group_sum(cells(o["i_e"]), m) / m
-            res.i_i = group_sum(cells(o["i_i"]), m) / m
-        res.currents_every_ms, res.currents_mode = float(currents_every_ms), currents_mode
-    if v_k:
-        m = v_k // block
-        res.v = cells(o["v"])[:, m - 1 :: m]
-        res.voltage_every_ms = float(voltage_every_ms)
     return res
