@@ -36,8 +36,22 @@ DATASETS: dict[str, dict[str, tuple[tuple[str, ...], float, str]]] = {
         "quick": (("--cells", "10", "--duration-s", "60", "--noise-level", "2"), 10, "cells"),
     },
     "lfp": {
-        "full": (("--duration-s", "300",), 300, "simulated s"),
-        "quick": (("--duration-s", "20",), 20, "simulated s"),
+        "full": (
+            (
+                "--duration-s",
+                "300",
+            ),
+            300,
+            "simulated s",
+        ),
+        "quick": (
+            (
+                "--duration-s",
+                "20",
+            ),
+            20,
+            "simulated s",
+        ),
     },
 }
 
@@ -48,7 +62,7 @@ def sizes(quick: bool, backend: str) -> dict[str, Any]:
     if quick:
         return {
             "hh_batches": [1, 100, 1000, 10_000] + ([100_000] if gpu else []),
-            "hh_ms": 200.0,
+            "hh_ms": 100.0,
             "grad_batches": [1, 100, 1000],
             "grad_ms": 50.0,
             "ring_trials": [1, 8] + ([1024] if gpu else []),
@@ -184,9 +198,7 @@ def ring(
     rows = []
     for label, impl, n, extra in configs:
         print(f"  ring: {label}, {n} trial(s) ...", flush=True)
-        res = bench_ring._spawn(
-            ["--trials", str(n), *common, "--impl", impl, *extra], timeout=3600
-        )
+        res = bench_ring._spawn(["--trials", str(n), *common, "--impl", impl, *extra], timeout=3600)
         if "error" in res:
             rows.append({"name": label, "impl": impl, "trials": n, "error": res["error"][-800:]})
             continue
@@ -254,7 +266,8 @@ def generate(name: str, args: tuple[str, ...], out: Path, seed: int = 0) -> tupl
             f"neurosim {shlex.join(argv)} failed (exit {proc.returncode}): "
             f"{(proc.stderr or proc.stdout)[-600:]}"
         )
-    return wall, "neurosim " + shlex.join(argv[:-3])
+    shown = [*argv[:-6], "--out", out.name, "--seed", str(seed)]  # the folder is temporary
+    return wall, "neurosim " + shlex.join(shown)
 
 
 def datasets(size: str, folder: Path) -> tuple[list[dict], dict[str, Path]]:

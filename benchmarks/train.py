@@ -37,7 +37,7 @@ PRESETS = ("seed", "best")
 
 def sizes(quick: bool) -> dict[str, int]:
     return (
-        {"steps": 8, "repeats": 3, "eval_n": 512, "keras_epochs": 3}
+        {"steps": 8, "repeats": 2, "eval_n": 512, "keras_epochs": 3}
         if quick
         else {"steps": 32, "repeats": 5, "eval_n": 4096, "keras_epochs": 4}
     )
@@ -247,7 +247,11 @@ def run(*, quick: bool, peers: bool, files: dict[str, Path], skipped: list) -> d
                 continue
             print(f"train: {name} {preset}", flush=True)
             row = bench_config(
-                task, preset, Path(path), steps=sz["steps"], repeats=sz["repeats"],
+                task,
+                preset,
+                Path(path),
+                steps=sz["steps"],
+                repeats=sz["repeats"],
                 eval_n=sz["eval_n"],
             )
             rows.append(row)
