@@ -15,7 +15,6 @@ a missing peer is skipped with its reason. ``report`` turns the newest result pe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile

@@ -390,8 +390,8 @@ DOC_EXPLAIN = """## Where the time goes
 - **Per-step overhead against arithmetic.** Every simulator here is a `lax.scan` over time
   steps. Below a few thousand neurons a step costs a roughly fixed overhead (loop bookkeeping,
   one pass over the carried state per fused operation), so throughput grows almost linearly
-  with the batch: HH at B = 1 runs about a hundred times fewer neuron-steps per second than at
-  B = 1000. From B ≈ 1000 on the HH step is compute-bound (exponentials) and the curve flattens.
+  with the batch (compare B = 1 with B = 1000 in the HH table). From B ≈ 1000 on, the HH step
+  is compute-bound (exponentials) and the curve flattens.
 - **Memory traffic.** The ring's step makes several passes over its (trials × 600) state (the
   recurrent window sum, the random input, the update); at 64 trials these passes, not the
   arithmetic, set the cost (`python benchmarks/bench_ring.py --breakdown`).
@@ -403,9 +403,9 @@ DOC_EXPLAIN = """## Where the time goes
   recurrence of small matrices (the LFP BiLSTM: 100 steps × 2 layers × 2 directions per
   batch), not by the arithmetic; the engine runs `steps_per_call` optimiser steps in one
   compiled call, so Python and data loading cost nothing per step.
-- **Start-up.** Through the CLI a dataset also pays the interpreter and JAX start-up (~2–3 s)
-  and the compilation of its simulation, which is why small datasets show low throughput in the
-  dataset table.
+- **Start-up.** Through the CLI a dataset also pays the interpreter and JAX start-up and the
+  compilation of its simulation, which is why the small datasets of `--quick` show low
+  throughput in the dataset table.
 
 ## When a GPU pays off
 

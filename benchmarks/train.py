@@ -68,7 +68,8 @@ def prepare(task, preset: str, path: Path, steps: int):
 
 
 def bench_config(task, preset: str, path: Path, *, steps: int, repeats: int, eval_n: int):
-    """Training and inference speed of one task and preset (one row)."""
+    """Training and inference speed of one task and preset: (row, context); the context
+    (prepared data, config, batcher) is what :func:`keras_peer` needs to run the same examples."""
     from neurolearn.engine import Engine
 
     cfg, key, prepared, epoch_steps, epoch_examples, chunk = prepare(task, preset, path, steps)
@@ -112,8 +113,7 @@ def bench_config(task, preset: str, path: Path, *, steps: int, repeats: int, eva
     ti = H.measure(lambda: engine.predict_source("val", sel)[0], repeats=repeats)
     row["infer"] = H.throughput_row("inference", len(sel), "samples/s", ti)
     row["infer_samples_per_s"] = row["infer"]["throughput"]
-    row["_engine_data"] = (prepared, cfg, chunk)
-    return row
+    return row, (prepared, cfg, chunk)
 
 
 # ------------------------------------------------------------------------------------ Keras
@@ -171,7 +171,7 @@ def keras_inputs(task, cfg, batch: dict[str, Any]):
     return x.astype(np.float32), y
 
 
-def keras_peer(row: dict, *, epochs: int) -> dict | None:
+def keras_peer(row: dict, context, *, epochs: int) -> dict | None:
     """Keras 3 (JAX backend) on the same examples and batch size as ``row``'s engine run."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
@@ -181,7 +181,7 @@ def keras_peer(row: dict, *, epochs: int) -> dict | None:
     from neurolearn.tasks import get
 
     task = get(row["task"])
-    prepared, cfg, chunk = row["_engine_data"]
+    prepared, cfg, chunk = context
     src = prepared.sources["train"]
     x, y = keras_inputs(task, cfg, src.fetch(src.arrays, chunk.indices))
     keras.utils.set_random_seed(0)
@@ -246,7 +246,7 @@ def run(*, quick: bool, peers: bool, files: dict[str, Path], skipped: list) -> d
                 skipped.append({"what": f"train: {name} {preset}", "reason": "no such preset"})
                 continue
             print(f"train: {name} {preset}", flush=True)
-            row = bench_config(
+            row, context = bench_config(
                 task,
                 preset,
                 Path(path),
@@ -261,7 +261,7 @@ def run(*, quick: bool, peers: bool, files: dict[str, Path], skipped: list) -> d
                 flush=True,
             )
             if have_keras and preset == "seed":
-                k = keras_peer(row, epochs=1 + sz["keras_epochs"])
+                k = keras_peer(row, context, epochs=1 + sz["keras_epochs"])
                 if k is None:
                     skipped.append({"what": f"Keras {name}", "reason": "no notebook model"})
                 else:
@@ -272,6 +272,4 @@ def run(*, quick: bool, peers: bool, files: dict[str, Path], skipped: list) -> d
                         f"(×{k['ratio_peer_over_ours']:.2f})",
                         flush=True,
                     )
-    for r in rows:
-        r.pop("_engine_data", None)
     return {"sizes": sz, "rows": rows, "keras": keras_rows}
