@@ -192,6 +192,20 @@ def _cmd_score(args) -> int:
     return 0
 
 
+def _cmd_infer_spikes(args) -> int:
+    from .infer import infer_spikes, settings_from_args
+
+    infer_spikes(
+        args.recording,
+        args.out,
+        settings_from_args(args),
+        cache=args.cache,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
 def _cmd_quickstart(args) -> int:
     from .quickstart import run_quickstart
 
@@ -391,6 +405,70 @@ def build_parser() -> argparse.ArgumentParser:
         "(an undefined r is null)",
     )
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser(
+        "infer-spikes",
+        help="spike rates of a recording from a model trained on matched simulations",
+        description="Infer the spike rate of every frame of every cell of RECORDING "
+        "(Spikefinder layout) with a calcium-rate model trained only on simulated cells recorded "
+        "like it: estimate the recording's native frame rate (from its spectrum) and its noise "
+        "(the normalised noise level, matched by simulated cells of --indicator), generate a "
+        "synthetic training set at that rate and at noise levels around the match, train "
+        "calcium-rate (--config, default best), predict. The training set and model are cached "
+        "in --cache by their parameters and reused; an interrupted run resumes. Writes OUT "
+        "(the same layout: one column per cell, the input's lengths, empty where the input was "
+        "empty) and OUT.json (what was chosen, estimated and measured).",
+        epilog="example: neurolearn infer-spikes 5.test.calcium.csv --out 5.pred.csv "
+        "--indicator gcamp6s",
+    )
+    p.add_argument("recording", metavar="RECORDING.calcium.csv", help="Spikefinder-layout CSV")
+    p.add_argument("--out", required=True, metavar="PRED.csv", help="predictions (.csv)")
+    p.add_argument(
+        "--indicator",
+        default="gcamp6s",
+        choices=("gcamp5k", "gcamp6f", "gcamp6s", "ogb1"),
+        help="indicator of the simulated cells (default gcamp6s; use the recording's)",
+    )
+    p.add_argument(
+        "--frame-rate",
+        type=_positive_float,
+        default=100.0,
+        metavar="HZ",
+        help="the file's frame rate (default 100, the Spikefinder files'); other rates are "
+        "resampled to 100 Hz and the output back",
+    )
+    p.add_argument(
+        "--native-rate",
+        type=_positive_float,
+        metavar="HZ",
+        help="the rate the recording was acquired at (default: estimated from its spectrum)",
+    )
+    p.add_argument(
+        "--noise-factors",
+        type=_positive_float,
+        nargs="+",
+        metavar="F",
+        help="training noise levels as multiples of the matched one (default 0.5 1 2)",
+    )
+    p.add_argument(
+        "--cells", type=_positive_int, default=40, help="simulated cells per noise level (40)"
+    )
+    p.add_argument(
+        "--duration-s", type=_positive_float, default=300.0, help="simulated s per cell (300)"
+    )
+    p.add_argument(
+        "--config",
+        nargs="+",
+        metavar="ITEM",
+        help="calcium-rate preset and overrides, as for train (default: best)",
+    )
+    p.add_argument(
+        "--cache", default="runs/infer-cache", metavar="DIR", help="default: runs/infer-cache"
+    )
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of simulation and training")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_cmd_infer_spikes)
     return parser
 
 

@@ -33,7 +33,7 @@ __all__ = [
     "monitor_mode",
 ]
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
 
 
@@ -45,8 +45,8 @@ class TrainConfig:
         epochs: passes over the training split.
         batch_size: examples per optimiser step.
         learning_rate: peak learning rate.
-        optimizer: ``"adam"``, ``"adamw"`` (with ``weight_decay``) or ``"sgd"`` (with
-            ``momentum``).
+        optimizer: ``"adam"``, ``"adamw"`` (with ``weight_decay``), ``"sgd"`` (with
+            ``momentum``) or ``"adagrad"`` (Keras 2's: accumulators start at 0, ε = 1e-7).
         weight_decay: decoupled weight decay of adamw.
         momentum: SGD momentum (0: plain SGD).
         schedule: ``"constant"``; ``"cosine"`` (to 0 at the last epoch); ``"warmup_cosine"``

@@ -62,6 +62,8 @@ def make_optimizer(cfg, steps_per_epoch: int):
         base = optax.adam(schedule)
     elif cfg.optimizer == "adamw":
         base = optax.adamw(schedule, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adagrad":
+        base = optax.adagrad(schedule, initial_accumulator_value=0.0, eps=1e-7)
     else:
         base = optax.sgd(schedule, momentum=cfg.momentum or None)
     tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), base) if cfg.clip_norm else base

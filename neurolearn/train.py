@@ -222,7 +222,7 @@ def train_and_evaluate(
         cfg.batch_size,
         key=jax.random.fold_in(key, 2),
         balance=prepared.balance,
-        epoch_size=task.epoch_size(cfg) if prepared.balance is not None else None,
+        epoch_size=task.epoch_size(cfg),
     )
     engine = Engine(task, cfg, prepared, steps_per_epoch=batcher.steps_per_epoch, key=key)
     check_receptive_field(engine, prepared)

@@ -39,7 +39,8 @@ class Batcher:
         shuffle: permute each epoch (False: the given order, e.g. for evaluation).
         balance: class label of every example in ``indices`` (0/1 or small ints): draw equal
             numbers per class each epoch.
-        epoch_size: examples per epoch when balancing (default: ``len(indices)``).
+        epoch_size: examples per epoch (default: ``len(indices)``); without balancing, fewer
+            than ``len(indices)`` draws a new random subset (without replacement) each epoch.
     """
 
     def __init__(
@@ -86,6 +87,9 @@ class Batcher:
     def order(self, epoch: int) -> np.ndarray:
         """The examples of ``epoch``, in order, shape (epoch_size,)."""
         if self.balance is None:
+            if self.epoch_size < self.indices.size:  # a fresh random subset every epoch
+                pick = self.rng(epoch).choice(self.indices.size, self.epoch_size, replace=False)
+                return self.indices[pick if self.shuffle else np.sort(pick)]
             if not self.shuffle:
                 return self.indices
             return self.indices[self.rng(epoch).permutation(self.indices.size)]

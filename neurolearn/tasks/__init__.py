@@ -5,6 +5,7 @@ Add a task: a module ``NAME.py`` here that calls ``register(...)``, and one impo
 
 from . import (
     calcium_detect,  # noqa: F401
+    calcium_rate,  # noqa: F401
     hh_voltage,  # noqa: F401
     lfp_spike,  # noqa: F401
     ring_counts,  # noqa: F401

@@ -103,8 +103,9 @@ class Task(abc.ABC):
         return None
 
     def epoch_size(self, cfg) -> int | None:
-        """Examples drawn per epoch when :meth:`balance_labels` balances the classes (None: as
-        many as there are training examples)."""
+        """Examples drawn per epoch (None: as many as there are training examples): balanced
+        draws when :meth:`balance_labels` balances the classes, else a fresh random subset of
+        the training examples each epoch."""
         return None
 
     def describe(self, data: Dataset, ex: Examples, test: Examples | None, cfg) -> dict:

@@ -732,3 +732,91 @@ __all__ = [
     "plot_calcium",
     "summary_lines",
 ]
+
+
+# ------------------------------------------------------------------------------ mixtures
+
+
+def generate_calcium_mixture(
+    out: str | os.PathLike,
+    cfgs: list[CalciumDatasetConfig],
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Generated:
+    """One HDF5 calcium file whose cells come from several configs (e.g. noise levels ν or
+    indicators): each part is generated as :func:`generate_calcium` would (same seed, same
+    cells), then the cells are laid end to end.
+
+    All parts must share the frame rate and duration. Besides the arrays of a calcium file it
+    holds ``part`` (cells,) the index of each cell's config, and ``noise_level_requested``
+    (cells,); its attributes are those of the first part plus ``parts`` (every part's
+    parameters). The parts are kept beside ``out`` while it is made, so an interrupted run
+    resumes part by part; the file appears only when complete.
+    """
+    if not cfgs:
+        raise ValueError("a mixture needs at least one config")
+    for c in cfgs:
+        c.check()
+    rates = {c.frame_rate_hz for c in cfgs}
+    durations = {c.duration_s for c in cfgs}
+    if len(rates) > 1 or len(durations) > 1:
+        raise ValueError(
+            f"the parts of a mixture need one frame rate and one duration, got frame rates "
+            f"{sorted(rates)} and durations {sorted(durations)}"
+        )
+    path = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
+    parts = []
+    for i, c in enumerate(cfgs):
+        part = path.with_name(f".{path.stem}.part{i}.h5")
+        if not finished_file_matches(part, _attrs(c)):
+            _generate_h5(part, c, progress=progress)
+        parts.append(part)
+    keys = ("dff", "spikes", "noise_level", "noise_sigma", "amplitude_scale", "tau_rise_s",
+            "tau_decay_s")  # fmt: skip
+    arrays = {k: [] for k in keys}
+    times, part_of, requested = [], [], []
+    for i, (c, p) in enumerate(zip(cfgs, parts, strict=True)):
+        a, _ = read_h5(p, keys)
+        for k in keys:
+            arrays[k].append(a[k])
+        with h5py.File(p, "r") as f:
+            times.extend(np.asarray(t, np.float64) for t in f["spike_times_s"][()])
+            t_s = np.asarray(f["t_s"][()])
+        part_of.append(np.full(c.cells, i, np.int32))
+        requested.append(np.full(c.cells, c.noise_level, np.float64))
+    from ..provenance import package_versions, utc_now, write_attrs
+
+    attrs = _attrs(cfgs[0])
+    attrs["versions"] = package_versions()
+    attrs["created_utc"] = utc_now()
+    attrs["parts"] = [asdict(c) for c in cfgs]
+    attrs["config.cells"] = int(sum(c.cells for c in cfgs))
+    attrs["description"] = "synthetic calcium imaging (ΔF/F) with ground-truth spikes: a mixture"
+    nu = np.concatenate(arrays["noise_level"])
+    spikes = np.concatenate(arrays["spikes"])
+    n = len(nu)
+    stats = {
+        "noise_level_median": float(np.median(nu)),
+        "noise_level_min": float(nu.min()),
+        "noise_level_max": float(nu.max()),
+        "cells_noise_unreachable": int(np.sum(np.concatenate(arrays["noise_sigma"]) == 0)),
+        "spikes_total": int(spikes.astype(np.int64).sum()),
+        "mean_rate_hz": float(
+            spikes.astype(np.int64).sum() / (n * len(t_s) / cfgs[0].frame_rate_hz)
+        ),
+    }
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for k in keys:
+                f.create_dataset(k, data=np.concatenate(arrays[k]))
+            st = f.create_dataset("spike_times_s", shape=(n,), dtype=h5py.vlen_dtype(np.float64))
+            for i, t in enumerate(times):
+                st[i] = t
+            f.create_dataset("t_s", data=t_s)
+            f.create_dataset("part", data=np.concatenate(part_of))
+            f.create_dataset("noise_level_requested", data=np.concatenate(requested))
+            write_attrs(f, {**attrs, **stats})
+    for p in parts:
+        p.unlink(missing_ok=True)
+    return Generated(path, stats)
