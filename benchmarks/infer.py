@@ -73,8 +73,11 @@ def oasis_rows(dff, spikes, rate_hz, repeats: int) -> list[dict]:
     return rows
 
 
-def ours_rows(train_file: Path, dff, spikes, rate_hz, repeats: int, workdir: Path) -> list[dict]:
-    """The calcium-rate task: its ``small`` preset trained for one epoch, then predict_traces."""
+def ours_rows(
+    train_file: Path, dff, spikes, rate_hz, repeats: int, workdir: Path, *, epoch_size: int
+) -> list[dict]:
+    """The calcium-rate task: its ``small`` preset trained for one epoch of ``epoch_size``
+    windows, then ``task.predict_traces`` on every trace."""
     from neurolearn.tasks import get
     from neurolearn.train import load_run, train_and_evaluate
 
@@ -83,7 +86,7 @@ def ours_rows(train_file: Path, dff, spikes, rate_hz, repeats: int, workdir: Pat
     t0 = time.perf_counter()
     train_and_evaluate(
         task,
-        {"epochs": 1},
+        {"epochs": 1, "epoch_size": epoch_size, "baseline_windows": 2000},
         preset="small",
         data=train_file,
         workdir=folder,
@@ -105,7 +108,7 @@ def ours_rows(train_file: Path, dff, spikes, rate_hz, repeats: int, workdir: Pat
     hours = dff.shape[0] * dff.shape[1] / rate_hz / 3600
     return [
         H.throughput_row(
-            "neurolearn calcium-rate (small preset, 1 epoch)",
+            f"neurolearn calcium-rate (small preset, 1 epoch of {epoch_size} windows)",
             hours,
             "cell-hours/s",
             t,
@@ -139,7 +142,15 @@ def run(*, quick: bool, peers: bool, files: dict[str, Path], workdir: Path, skip
             train_file = workdir / "calcium.h5"
             sim.generate("calcium", sim.DATASETS["calcium"][size][0], train_file)
         with tempfile.TemporaryDirectory(dir=workdir) as d:
-            out["rows"] += ours_rows(Path(train_file), dff, spikes, rate, repeats, Path(d))
+            out["rows"] += ours_rows(
+                Path(train_file),
+                dff,
+                spikes,
+                rate,
+                repeats,
+                Path(d),
+                epoch_size=4096 if quick else 20_000,
+            )
     else:
         skipped.append(
             {

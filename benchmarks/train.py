@@ -59,7 +59,7 @@ def prepare(task, preset: str, path: Path, steps: int):
         cfg.batch_size,
         key=jax.random.fold_in(key, 2),
         balance=prepared.balance,
-        epoch_size=task.epoch_size(cfg) if prepared.balance is not None else None,
+        epoch_size=task.epoch_size(cfg),  # as neurolearn.train does
     )
     idx = np.resize(np.arange(n_train), steps * cfg.batch_size)  # repeats examples if few
     chunk = Batcher(idx, cfg.batch_size, key=jax.random.fold_in(key, 2))
