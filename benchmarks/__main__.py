@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -65,11 +66,14 @@ def run_suites(suites, *, quick: bool, peers: bool, workdir: Path) -> dict:
     }
     skipped = payload["skipped"]
     files: dict[str, Path] = {}
+    walls = payload["suite_wall_s"] = {}
     if "sim" in suites:
         from benchmarks import sim
 
+        t = time.perf_counter()
         payload["sim"] = sim.run(quick=quick, peers=peers, workdir=workdir, skipped=skipped)
         files = {k: Path(v) for k, v in payload["sim"].pop("_files").items()}
+        walls["sim"] = time.perf_counter() - t
     if ("train" in suites or "infer" in suites) and not files:
         from benchmarks import sim
 
@@ -81,13 +85,17 @@ def run_suites(suites, *, quick: bool, peers: bool, workdir: Path) -> dict:
     if "train" in suites:
         from benchmarks import train
 
+        t = time.perf_counter()
         payload["train"] = train.run(quick=quick, peers=peers, files=files, skipped=skipped)
+        walls["train"] = time.perf_counter() - t
     if "infer" in suites:
         from benchmarks import infer
 
+        t = time.perf_counter()
         payload["infer"] = infer.run(
             quick=quick, peers=peers, files=files, workdir=workdir, skipped=skipped
         )
+        walls["infer"] = time.perf_counter() - t
     payload["wall_s"] = time.perf_counter() - t0
     payload["load_avg_end"] = os.getloadavg()[0]
     return payload
@@ -160,7 +168,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--out {str(out)!r} is a file; expected a folder")
     with tempfile.TemporaryDirectory(prefix="neurosim_bench_") as d:
         payload = run_suites(suites, quick=a.quick, peers=a.peers, workdir=Path(d))
-    payload["command"] = "python -m benchmarks " + " ".join(
+    payload["command"] = "python -m benchmarks " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     if a.note:

@@ -260,7 +260,12 @@ def markdown(p: dict, *, heading: str = "#") -> str:
         f"{heading} Benchmark suite, {p['environment']['backend'].upper()}",
         "",
         f"`{p['command']}`{' (quick sizes)' if p.get('quick') else ''}, {p['wall_s']:.0f} s in "
-        "all.",
+        "all"
+        + (
+            " (" + ", ".join(f"{k} {v:.0f} s" for k, v in p["suite_wall_s"].items()) + ")."
+            if p.get("suite_wall_s")
+            else "."
+        ),
         "",
         environment_line(p),
         "",

@@ -37,7 +37,7 @@ PRESETS = ("seed", "best")
 
 def sizes(quick: bool) -> dict[str, int]:
     return (
-        {"steps": 8, "repeats": 2, "eval_n": 512, "keras_epochs": 3}
+        {"steps": 4, "repeats": 2, "eval_n": 512, "keras_epochs": 3}
         if quick
         else {"steps": 32, "repeats": 5, "eval_n": 4096, "keras_epochs": 4}
     )

@@ -102,8 +102,9 @@ def ring_file(tmp_path_factory):
         "ring-counts", ("--trials", "4", "--duration-ms", "300", "--bin-ms", "10"), path
     )
     assert path.exists() and wall > 0
-    assert (
-        cmd.startswith("neurosim generate ring-counts --trials 4") and "--out ring-counts.h5" in cmd
+    assert cmd == (
+        "neurosim generate ring-counts --trials 4 --duration-ms 300 --bin-ms 10 "
+        "--out ring-counts.h5 --seed 0"
     )
     return path
 
