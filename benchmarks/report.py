@@ -262,7 +262,13 @@ def markdown(p: dict, *, heading: str = "#") -> str:
         f"`{p['command']}`{' (quick sizes)' if p.get('quick') else ''}, {p['wall_s']:.0f} s in "
         "all"
         + (
-            " (" + ", ".join(f"{k} {v:.0f} s" for k, v in p["suite_wall_s"].items()) + ")."
+            " ("
+            + ", ".join(
+                f"{k} {p['suite_wall_s'][k]:.0f} s"
+                for k in ("sim", "train", "infer")
+                if k in p["suite_wall_s"]
+            )
+            + ")."
             if p.get("suite_wall_s")
             else "."
         ),
@@ -368,7 +374,12 @@ def speed_table(found: dict[str, tuple[Path, dict]]) -> str:
                 f"| {dev} | spike inference: {r['name']} | {r['throughput']:.3g} cell-hours/s, "
                 f"r = {r['spikefinder_r_mean']:.3f} | {'(peer)' if r['peer'] else '–'} | `{rel}` |"
             )
-    return "\n".join(lines)
+    notes = [
+        f"`{os.path.relpath(path, ROOT)}`: {p['note']}"
+        for path, p in found.values()
+        if p.get("note")
+    ]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 DOC_INTRO = """# Benchmarks
@@ -384,10 +395,14 @@ Run it yourself:
 
 ```bash
 pip install -e ".[peers,bench]"
-python -m benchmarks run --quick --peers --plot   # ~3 min without --peers on 2 cores
+python -m benchmarks run --quick --peers --plot   # see below for how long it takes
 python -m benchmarks run --suite sim --peers      # full sizes, one suite
 python -m benchmarks report                       # this page and the README's speed table
 ```
+
+`--quick` without `--peers` took 2 min 11 s on the 2-core AMD EPYC with a load average of about
+2 (2026-12-02); with `--peers` most of the extra time is Brian2 generating and compiling its C++
+project for every configuration (10–30 s each).
 """
 
 DOC_EXPLAIN = """## Where the time goes
@@ -400,10 +415,14 @@ DOC_EXPLAIN = """## Where the time goes
 - **Memory traffic.** The ring's step makes several passes over its (trials × 600) state (the
   recurrent window sum, the random input, the update); at 64 trials these passes, not the
   arithmetic, set the cost (`python benchmarks/bench_ring.py --breakdown`).
-- **Gradients.** `jax.grad` through a simulation keeps the carried state of every step for the
-  backward pass and runs a second, unfused scan: a gradient costs the multiple of a forward run
-  shown in the gradient table, at memory proportional to steps × neurons (shorten the
-  simulation or use `jax.checkpoint` for long ones).
+- **Per-call overhead.** `simulate_hh` as a user calls it (argument checks, placement on the
+  devices, copying the results back) costs a few milliseconds a call; at B = 1 that, not the
+  loop, is most of the time: compare its B = 1 row with the jit-compiled forward of the
+  gradient table.
+- **Gradients.** Reverse mode keeps what the backward pass needs from every step, so memory
+  grows with steps × neurons, and the backward loop is JAX's derivative of the forward loop,
+  not tuned by hand: here a gradient costs the multiple of a forward run shown in the gradient
+  table, more than the few times a reverse pass usually costs (room for later work).
 - **Training.** The small recurrent models of the notebooks are bound by their per-time-step
   recurrence of small matrices (the LFP BiLSTM: 100 steps × 2 layers × 2 directions per
   batch), not by the arithmetic; the engine runs `steps_per_call` optimiser steps in one
@@ -411,6 +430,20 @@ DOC_EXPLAIN = """## Where the time goes
 - **Start-up.** Through the CLI a dataset also pays the interpreter and JAX start-up and the
   compilation of its simulation, which is why the small datasets of `--quick` show low
   throughput in the dataset table.
+- **The calcium-rate CNN** (the Spikefinder "elephant", 120,131 parameters, batch 256) has by
+  far the slowest training step of the table; why is not yet known, and a Keras peer for it is
+  not written yet.
+- **Brian2 with OpenMP threads** was far *slower* than with one thread in the committed CPU
+  run (HH and ring tables): on a 2-core machine shared with other jobs, OpenMP threads wait on
+  each other. Rerun on a quiet machine before reading anything into those rows.
+
+## The issue's targets against the committed CPU run
+
+- Training, every `seed` config at least 2× faster per epoch than Keras 3 (JAX backend):
+  {keras_verdict}
+- The ring, 64 trials 10× faster than Brian2's C++ standalone: not measured by `--quick`
+  (8 trials of 1 s); run `python -m benchmarks run --suite sim --peers`.
+- GPU targets: no GPU has been measured.
 
 ## When a GPU pays off
 
@@ -444,7 +477,19 @@ def write_docs(results: Path = RESULTS, docs: Path | None = None, readme: Path |
         if p.get("note"):
             parts.append(p["note"] + "\n")
         parts.append(markdown(p, heading="###"))
-    parts.append(DOC_EXPLAIN)
+    ratios = [
+        k["ratio_peer_over_ours"]
+        for k in found.get("cpu", (None, {}))[1].get("train", {}).get("keras", [])
+    ]
+    if ratios:
+        verdict = (
+            f"{'met' if min(ratios) >= 2 else 'not met'}: Keras / ours (the training table's last "
+            f"column) is {min(ratios):.2f}–{max(ratios):.2f}× over the {len(ratios)} seeds with a "
+            "Keras model" + (", so Keras is faster for some." if min(ratios) < 1 else ".")
+        )
+    else:
+        verdict = "not measured (run with --peers and Keras installed)."
+    parts.append(DOC_EXPLAIN.replace("{keras_verdict}", verdict))
     text = "\n".join(parts).rstrip() + "\n"
     tmp = docs.with_suffix(".md.tmp")
     tmp.write_text(text)
