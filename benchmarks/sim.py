@@ -175,8 +175,9 @@ def ring(
 ):
     """The ring through ``bench_ring``'s workers (each configuration in its own process).
 
-    ``quick``: Brian2 with OpenMP threads only at the largest batch, one timed run (each Brian2
-    configuration compiles its C++ project, ~20 s here)."""
+    Brian2: C++ standalone with 1 thread and with ``threads`` OpenMP threads, and (not with
+    ``quick``) the runtime target. ``quick``: OpenMP threads only at the largest batch, one timed
+    run (each Brian2 configuration compiles its C++ project, ~20 s here)."""
     from benchmarks import bench_ring
 
     common = ["--duration-ms", str(duration_ms), "--preset", "fig1", "--repeats", str(repeats)]
@@ -186,6 +187,8 @@ def ring(
         configs.append((f"neurosim, {d} CPU device(s)", "neurosim", n, ["--devices", str(d)]))
         if peers and n <= 64:
             configs.append(("Brian2 C++ standalone, 1 thread", "brian2-standalone", n, []))
+            if not quick:
+                configs.append(("Brian2 runtime (Cython)", "brian2-runtime", n, []))
             if threads > 1 and (not quick or n == max(t for t in trials if t <= 64)):
                 configs.append(
                     (

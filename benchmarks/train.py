@@ -67,23 +67,31 @@ def prepare(task, preset: str, path: Path, steps: int):
     return cfg, key, prepared, epoch.steps_per_epoch, epoch.epoch_size, chunk
 
 
-def bench_config(task, preset: str, path: Path, *, steps: int, repeats: int, eval_n: int):
+def bench_config(
+    task, preset: str, path: Path, *, steps: int, repeats: int, eval_n: int, budget_s: float = 60
+):
     """Training and inference speed of one task and preset: (row, context); the context
-    (prepared data, config, batcher) is what :func:`keras_peer` needs to run the same examples."""
+    (prepared data, config, batcher) is what :func:`keras_peer` needs to run the same examples.
+    ``repeats`` is lowered (to at least 1) when the warm-up chunk shows that they would take
+    more than ``budget_s``; ``runs_s`` has the timings made."""
     from neurolearn.engine import Engine
 
     cfg, key, prepared, epoch_steps, epoch_examples, chunk = prepare(task, preset, path, steps)
     engine = Engine(task, cfg, prepared, steps_per_epoch=epoch_steps, key=key)
     compile_s = engine.compile_train(chunk, engine._budget())
     runs, first = [], None
-    for e in range(1 + repeats):  # one warm-up chunk
+    e = 0
+    while len(runs) < repeats:  # one warm-up chunk, then the timed ones
         t0 = time.perf_counter()
         loss, _, n = engine.run_epoch(chunk, e, e * steps)
         dt = time.perf_counter() - t0
         if e == 0:
             first = dt
+            # a very slow step: fewer timed chunks, about budget_s in all (at least one)
+            repeats = max(1, min(repeats, int(budget_s // max(dt, 1e-9))))
         else:
             runs.append(dt)
+        e += 1
     if not np.isfinite(loss):
         raise FloatingPointError(f"{task.name} {preset}: loss {loss}")
     t = {**H.stats(runs), "compile_s": compile_s, "first_s": first}

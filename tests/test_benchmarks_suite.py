@@ -241,3 +241,15 @@ def test_quick_suite_end_to_end(tmp_path):
     assert {r["task"] for r in p["train"]["rows"]} >= {"hh-voltage", "lfp-spike", "ring-counts"}
     assert js.with_suffix(".md").read_text().startswith("# Benchmark suite")
     assert js.with_suffix(".png").stat().st_size > 0
+
+
+def test_train_repeats_capped_by_budget(ring_file):
+    """A step slower than the budget allows gets one timed chunk (after the warm-up)."""
+    from benchmarks import train
+    from neurolearn.tasks import get
+
+    r, _ = train.bench_config(
+        get("ring-counts"), "best", ring_file, steps=1, repeats=5, eval_n=8, budget_s=0.0
+    )
+    check_row(r, repeats=1)
+    assert r["preset"] == "best" and r["model"] == "PerCellConfig"
