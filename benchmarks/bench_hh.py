@@ -49,13 +49,13 @@ TAU, MU, SD = 5.0, 1.0, 1.5
 STEPS = int(round(T_MS / DT))
 
 
-def run_neurosim(B, *, shard=True, noise=True):
+def run_neurosim(B, *, shard=True, noise=True, duration_ms=T_MS):
     inp = neurosim.OU(mean=MU, sd=SD, tau_ms=TAU) if noise else neurosim.Constant(MU)
     key = jax.random.key(0)
 
     def fn():
         return neurosim.simulate_hh(
-            inp, T_MS, dt=DT, n=B, key=key, max_spikes=0, shard=shard
+            inp, duration_ms, dt=DT, n=B, key=key, max_spikes=0, shard=shard
         ).spike_counts
 
     return fn
@@ -108,7 +108,7 @@ def run_naive(B):
     return lambda: sim(key)
 
 
-def run_brian2(B, *, threads=1, repeats=3):
+def run_brian2(B, *, threads=1, repeats=3, duration_ms=T_MS):
     """Brian2 C++ standalone on the same workload: (run seconds median, compile s, mean rate Hz)."""
     import brian2 as b2
     from brian2 import NeuronGroup, SpikeMonitor, defaultclock, ms, mV, uA
@@ -144,7 +144,7 @@ def run_brian2(B, *, threads=1, repeats=3):
             G.I = MU * uA / b2cm**2
             G.run_regularly("I = mu + (I - mu)*a + kick*randn()", dt=DT * ms)
             mon = SpikeMonitor(G, record=False)
-            b2.run(T_MS * ms, namespace=ns)
+            b2.run(duration_ms * ms, namespace=ns)
             t0 = time.perf_counter()
             b2.device.build(
                 directory=tmp, compile=True, run=True, with_output=False, clean=(r == 0)
@@ -153,7 +153,7 @@ def run_brian2(B, *, threads=1, repeats=3):
             run_s = float(b2.device._last_run_time)
             if r == 0:
                 compile_s = total - b2.device.timers.get("run_binary", total)
-                rate = float(np.mean(np.asarray(mon.count))) / (T_MS / 1000)
+                rate = float(np.mean(np.asarray(mon.count))) / (duration_ms / 1000)
             runs.append(run_s)
             b2.device.reinit()
             b2.set_device("runtime")

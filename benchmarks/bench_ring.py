@@ -137,7 +137,14 @@ def _worker_brian(a: argparse.Namespace) -> dict:
         a.repeats + 1
     ):  # the first run compiles (standalone) / warms the cache (runtime)
         b = run_brian2(
-            p, a.duration_ms, v0, n_copies=a.trials, seed=i, target=target, standalone_dir=folder
+            p,
+            a.duration_ms,
+            v0,
+            n_copies=a.trials,
+            seed=i,
+            target=target,
+            standalone_dir=folder,
+            threads=a.threads if target == "cpp_standalone" else 0,
         )
         runs.append(b)
     rate = len(runs[-1].spike_steps) / (a.trials * p.n_cells * a.duration_ms * 1e-3)
@@ -202,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default=None, help="JSON path (default benchmarks/results/ring_<host>.json)"
     )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)  # Brian2 OpenMP
     ap.add_argument("--impl", default="neurosim", help=argparse.SUPPRESS)
     ap.add_argument("--ablate", default="none", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
