@@ -27,7 +27,9 @@ SPIKEFINDER = Path(__file__).resolve().parent / "data" / "spikefinder"
 
 # Test modules of neurolearn (Flax/optax code, left at JAX's default dtype promotion); every other
 # module tests neurosim and runs under strict dtype promotion.
-_NEUROLEARN_TESTS = re.compile(r"test_(learn_\w+|\w+_task|calcium_detect)")
+_NEUROLEARN_TESTS = re.compile(
+    r"test_(learn_\w+|\w+_task|calcium_detect|calcium_rate|latents|benchmarks_suite|data_parallel)"
+)
 
 
 @pytest.fixture(autouse=True)
