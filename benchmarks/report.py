@@ -430,9 +430,12 @@ DOC_EXPLAIN = """## Where the time goes
 - **Start-up.** Through the CLI a dataset also pays the interpreter and JAX start-up and the
   compilation of its simulation, which is why the small datasets of `--quick` show low
   throughput in the dataset table.
-- **The calcium-rate CNN** (the Spikefinder "elephant", 120,131 parameters, batch 256) has by
-  far the slowest training step of the table; why is not yet known, and a Keras peer for it is
-  not written yet.
+- **Convolutions inside a loop.** XLA's CPU backend runs a convolution (and its gradient)
+  inside a `lax.scan`/while loop through a much slower path than outside one: the calcium-rate
+  CNN (the Spikefinder "elephant", 120,131 parameters, batch 256) took 2.3 s per optimiser step
+  when the engine ran its steps under `lax.scan`, 0.14 s as one step per compiled call. The
+  engine therefore dispatches models with a convolution one step at a time (no loop), and
+  scans `steps_per_call` steps only for the others. A Keras peer for this CNN is not written.
 - **Brian2 with OpenMP threads** was far *slower* than with one thread in the committed CPU
   run (HH and ring tables): on a 2-core machine shared with other jobs, OpenMP threads wait on
   each other. Rerun on a quiet machine before reading anything into those rows.

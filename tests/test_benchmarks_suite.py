@@ -136,7 +136,11 @@ def test_keras_peer_same_model_and_ratio(train_row):
     from benchmarks import train
 
     row, context = train_row
-    k = train.keras_peer(row, context, epochs=2)
+    import jax
+
+    # Keras' own JAX code relies on implicit rank promotion, which the suite turns into errors
+    with jax.numpy_rank_promotion("allow"):
+        k = train.keras_peer(row, context, epochs=2)
     check_row(k, repeats=1)
     assert k["n_params"] == row["n_params"]  # the same model on both sides
     assert k["work"] == row["work"]  # the same examples per timed epoch
