@@ -214,7 +214,7 @@ def _section(task: str, variants: list[Variant], docs: Path, metric_names) -> st
         ]
     lines += ["### Figures (first seed of each variant)", ""]
     for v in variants:
-        for name in ("examples.png", "curves.png"):
+        for name in ("examples.png", "curves.png", "metrics.png"):
             src = v.runs[0] / name
             stem = v.slug if v.slug.startswith(task) else f"{task}-{v.slug}"
             dest = fig_dir / f"{stem}-{name}"

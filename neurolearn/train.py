@@ -552,6 +552,7 @@ def finish_run(
         references=refs,
     )
     task.plot_examples(folder.examples_png, examples, cfg)
+    task.plot_metrics(folder.path / "metrics.png", metrics, baselines, cfg)
     write_json_atomic(folder.metrics_json, out)
     done = {
         "final_checkpoint": final,

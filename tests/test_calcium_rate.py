@@ -304,3 +304,15 @@ def test_infer_spikes_end_to_end_and_cache(tmp_path):
     np.testing.assert_array_equal(
         np.concatenate(read_table(tmp_path / "3.pred2.csv")), np.concatenate(got)
     )
+
+
+def test_r_against_noise_figure_only_for_mixtures(tmp_path):
+    cfg = make_config(TASK.Config, {})
+    m = {"test": {"corr_25hz_nu1": 0.8, "corr_25hz_nu4": 0.5, "corr_25hz_mean": 0.65}}
+    b = {"test_ridge": {"corr_25hz_nu1": 0.7, "corr_25hz_nu4": 0.3}}
+    assert TASK.plot_metrics(tmp_path / "m.png", m, b, cfg) is True
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    assert (
+        TASK.plot_metrics(tmp_path / "n.png", {"test": {"corr_25hz_mean": 0.6}}, {}, cfg) is False
+    )
+    assert not (tmp_path / "n.png").exists()

@@ -577,7 +577,46 @@ class CalciumRateTask(Task):
             result.append(full)
         return result
 
-    # ------------------------------------------------------------------ figure
+    # ------------------------------------------------------------------ figures
+    def plot_metrics(self, path, metrics, baselines, cfg):
+        """Mean r (25 Hz) of the held-out cells against their noise level ν, model and ridge
+        baseline, when the data mixes several noise levels."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        def by_nu(m):
+            pts = sorted(
+                (float(k.removeprefix("corr_25hz_nu")), v)
+                for k, v in (m or {}).items()
+                if k.startswith("corr_25hz_nu")
+            )
+            return [p for p in pts if np.isfinite(p[1])]
+
+        splits = [s for s in ("val", "test") if len(by_nu(metrics.get(s))) > 1]
+        if not splits:
+            return False
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for split, style in zip(splits, ("-", "--"), strict=False):
+            for label, m, color in (
+                ("model", metrics.get(split), "tab:orange"),
+                ("ridge baseline", baselines.get(f"{split}_ridge"), "0.5"),
+            ):
+                pts = by_nu(m)
+                if pts:
+                    x, y = zip(*pts, strict=True)
+                    ax.plot(x, y, style, marker="o", color=color, label=f"{label} ({split})")
+        ax.set_xscale("log")
+        ax.set_xlabel("noise level ν of the held-out cells (%·s$^{-1/2}$)")
+        ax.set_ylabel("Spikefinder r (25 Hz), mean over cells")
+        ax.legend(fontsize=8)
+        ax.set_title("calcium-rate: correlation against noise", fontsize=10, loc="left")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return True
+
     def plot_examples(self, path, examples, cfg):
         import matplotlib
 

@@ -207,6 +207,11 @@ class Task(abc.ABC):
         units, a few examples each). Optional: the default draws none."""
         return None
 
+    def plot_metrics(self, path, metrics: dict, baselines: dict, cfg) -> bool:
+        """An extra figure of the final metrics (e.g. a score against a noise level) at
+        ``path``; returns whether one was drawn. Optional: the default draws none."""
+        return False
+
     # ------------------------------------------------------------------ prediction on new data
     def prediction_input(self, path, *, key: str, cfg) -> tuple[list[np.ndarray], float | None]:
         """Traces to predict from a file, ``(list of (T, C) arrays, frame rate or None)``.
