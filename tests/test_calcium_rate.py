@@ -189,8 +189,6 @@ def test_bad_inputs(run, data, tmp_path):
     loaded = load_run(out)
     with pytest.raises(ValueError, match="trace 0 is constant"):
         TASK.predict_traces(loaded, [np.ones((500, 1))])
-    with pytest.warns(RuntimeWarning, match="trace 0 is skewed downwards"):
-        TASK.predict_traces(loaded, [-data["dff"][0][:, None]])
     with pytest.raises(ValueError, match="at 30 Hz; calcium-rate predicts at 100 Hz"):
         TASK.predict_traces(loaded, [data["dff"][0][:, None]], frame_rate=30.0)
     with pytest.raises(ValueError, match="target_offset must be in"):

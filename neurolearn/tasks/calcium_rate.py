@@ -33,7 +33,6 @@ any normalised recording, which is what lets a model trained on simulation read 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -215,12 +214,6 @@ def _shift(a: np.ndarray, d: int) -> np.ndarray:
     else:
         out[:] = a
     return out
-
-
-def _skewness(x: np.ndarray) -> float:
-    x = np.asarray(x, np.float64)
-    sd = x.std()
-    return float(np.mean((x - x.mean()) ** 3) / sd**3) if sd > 0 else 0.0
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, alpha: float):
@@ -560,13 +553,6 @@ class CalciumRateTask(Task):
             if ok.sum() < 2:
                 raise ValueError(f"trace {i} has {int(ok.sum())} finite frames; at least 2 needed")
             x = normalise_trace(t[ok, 0], cfg.normalise, name=f"trace {i}")[:, None]
-            if _skewness(x[:, 0]) < 0:
-                warnings.warn(
-                    f"trace {i} is skewed downwards (skewness {_skewness(x[:, 0]):.2f}): calcium "
-                    "transients rise; is the trace inverted? (predicted as it is)",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
             padded.append(np.pad(x, ((before, after), (0, 0)), mode="edge"))
             keep.append(ok)
         out = super().predict_traces(run, padded, frame_rate=None)
