@@ -102,7 +102,9 @@ class PerCellModel(nnx.Module):
         # each cell's own channels over the last k steps: (b, group, cell, c·k)
         own = jnp.transpose(per[:, -k:], (0, 3, 4, 2, 1)).reshape(b, g, n // g, c * k)
         if self.cfg.filter_hidden:
-            h = nnx.relu(jnp.einsum("bgck,gkm->bgcm", own, self.w1[...]) + self.b1[...][None, :, None, :])
+            h = nnx.relu(
+                jnp.einsum("bgck,gkm->bgcm", own, self.w1[...]) + self.b1[...][None, :, None, :]
+            )
             local = jnp.einsum("bgcm,gm->bgc", h, self.w2[...])
         else:
             local = jnp.einsum("bgck,gk->bgc", own, self.w1[...])
