@@ -13,8 +13,8 @@ the CPU and versions, and the figures of its first seed (copied to ``DOCS/figure
 
 Nothing here is typed by hand: rerun the command after training to refresh the pages. The
 run records behind the committed pages (run.json, metrics.json, config.json, split.json,
-history.csv, report.md; no checkpoints) are in ``docs/tasks/runs/``, so
-``neurolearn results docs/tasks/runs`` remakes the pages from them.
+history.csv, report.md; no checkpoints) go in ``docs/tasks/runs/`` (so far: calcium-rate's),
+so that ``neurolearn results docs/tasks/runs`` remakes those pages from them.
 """
 
 from __future__ import annotations
