@@ -15,7 +15,7 @@ def test_ci_runs_the_readme_test_command():
     assert len(readme) >= 2, "the README starts with two set-up commands"
     ci = _commands((ROOT / ".ci" / "run").read_text())
     assert ci == [readme[1]], "the test command in .ci/run differs from the README's"
-    assert "pytest" in readme[1] and "[peers,dev]" in readme[1]
+    assert "pytest" in readme[1] and "[peers,bench,dev]" in readme[1]
 
 
 def test_readme_python_example_runs():
