@@ -314,3 +314,22 @@ def test_r_against_noise_figure_only_for_mixtures(tmp_path):
         TASK.plot_metrics(tmp_path / "n.png", {"test": {"corr_25hz_mean": 0.6}}, {}, cfg) is False
     )
     assert not (tmp_path / "n.png").exists()
+
+
+def test_scores_per_noise_level_are_the_scores_of_those_cells():
+    """score_cells' per-ν numbers equal the metric on each level's cells alone."""
+    cfg = make_config(TASK.Config, {})
+    rng = np.random.default_rng(0)
+    truth = [rng.poisson(0.05, 2000).astype(float) for _ in range(6)]
+    pred = [smooth_spikes(t, 2.0) + rng.normal(0, s, 2000) for t, s in
+            zip(truth, (0.01, 0.02, 0.03, 0.05, 0.08, 0.1), strict=True)]  # fmt: skip
+    nu = np.array([1.0, 1.0, 1.0, 4.0, 4.0, 4.0])
+    out = TASK.score_cells(truth, pred, cfg, nu=nu)
+    for v, cells in ((1.0, [0, 1, 2]), (4.0, [3, 4, 5])):
+        ref = M.spikefinder_scores([truth[i] for i in cells], [pred[i] for i in cells])
+        assert out[f"corr_25hz_nu{v:g}"] == pytest.approx(ref.mean)
+        eb = [M.cascade_error_bias(truth[i], pred[i], sigma=20.0) for i in cells]
+        assert out[f"cascade_error_nu{v:g}"] == pytest.approx(np.median([e for e, _ in eb]))
+        assert out[f"cascade_bias_nu{v:g}"] == pytest.approx(np.median([b for _, b in eb]))
+    assert out["corr_25hz_nu1"] > out["corr_25hz_nu4"]  # noisier predictions, lower r
+    assert "cascade_error_nu1" not in TASK.score_cells(truth, pred, cfg, nu=np.ones(6))

@@ -455,23 +455,28 @@ class CalciumRateTask(Task):
                 out["corr_25hz_cell_sd"] = float(np.nanstd(np.asarray(sc.cells)))
                 out["n_undefined"] = float(sc.n_undefined)
                 r25 = np.asarray(sc.cells)
-        err, bias = [], []
-        for t, p in zip(truth, pred, strict=True):
-            if np.sum(t) > 0:
-                e, b = M.cascade_error_bias(t, p, sigma=cfg.cascade_sigma_s * FRAME_RATE)
-                err.append(e)
-                bias.append(b)
-        out["cascade_error"] = float(np.median(err)) if err else float("nan")
-        out["cascade_bias"] = float(np.median(bias)) if bias else float("nan")
+        nan = float("nan")
+        err, bias = np.full(len(truth), np.nan), np.full(len(truth), np.nan)
+        for i, (t, p) in enumerate(zip(truth, pred, strict=True)):
+            if np.sum(t) > 0:  # undefined for a cell without spikes
+                err[i], bias[i] = M.cascade_error_bias(t, p, sigma=cfg.cascade_sigma_s * FRAME_RATE)
+
+        def median(x, sel=True):
+            x = x[sel & np.isfinite(x)]
+            return float(np.median(x)) if x.size else nan
+
+        out["cascade_error"] = median(err)
+        out["cascade_bias"] = median(bias)
         if nu is not None:
             nu = np.asarray(nu, np.float64)
             levels = sorted({float(v) for v in nu[np.isfinite(nu)]})
             if len(levels) > 1:
                 for v in levels:
                     sel = (nu == v) & np.isfinite(r25)
-                    out[f"corr_25hz_nu{v:g}"] = (
-                        float(r25[sel].mean()) if sel.any() else float("nan")
-                    )
+                    out[f"corr_25hz_nu{v:g}"] = float(r25[sel].mean()) if sel.any() else nan
+                for v in levels:
+                    out[f"cascade_error_nu{v:g}"] = median(err, nu == v)
+                    out[f"cascade_bias_nu{v:g}"] = median(bias, nu == v)
         return out
 
     def evaluate(self, ev, split, cfg):
