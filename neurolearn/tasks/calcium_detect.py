@@ -178,6 +178,74 @@ class CalciumDetectConfig(TrainConfig):
 # ---------------------------------------------------------------------------- pure functions
 
 
+#: the arrays of a calcium HDF5 file (``neurosim generate calcium``) and of a Spikefinder-layout
+#: recording, as both calcium tasks read them
+CALCIUM_SCHEMA = {
+    "dff": ArraySpec(2, kind="f", unit="ΔF/F"),
+    "spikes": ArraySpec(2, kind="iuf", rows_as="dff", unit="spikes per frame"),
+}
+SPIKEFINDER_SCHEMA = {
+    "calcium": ArraySpec(1, kind="f", ragged=True, unit="fluorescence"),
+    "spikes": ArraySpec(1, kind="fiu", ragged=True, unit="spikes per frame"),
+}
+
+
+def read_calcium(path, *, allowed: tuple[str, ...], task: str):
+    """A calcium recording with its ground-truth spikes: a Spikefinder-layout CSV (its spikes
+    file beside it) or a calcium HDF5 file. Returns ``(ds, frame_rate)``: ``ds.arrays`` holds
+    ``calcium`` and ``spikes``, one float64 / count array per cell at the file's frame rate
+    (100 Hz for the Spikefinder layout).
+
+    Raises:
+        FileNotFoundError: no file, or a Spikefinder file without its spikes file.
+        ValueError: another kind of dataset, or ``dff`` and ``spikes`` of different shapes.
+    """
+    from pathlib import Path
+
+    from neurosim.spikefinder import spikes_path_for
+
+    path = Path(path)
+    if is_spikefinder_path(path):
+        kind = dataset_name(path) if path.exists() else None
+        if kind == "spikefinder" and not spikes_path_for(path).exists():
+            raise FileNotFoundError(
+                f"{str(path)!r} has no spikes file beside it ({spikes_path_for(path).name}); "
+                f"{task} trains on and scores against the ground-truth spikes"
+            )
+        ds = read_dataset(path, SPIKEFINDER_SCHEMA, dataset=allowed)
+        ds.arrays = {
+            "calcium": [np.asarray(c, np.float64) for c in ds["calcium"]],
+            "spikes": [np.asarray(s) for s in ds["spikes"]],
+        }
+        return ds, 100.0
+    dataset_name(path)  # an unreadable file: the reader's message
+    ds = read_dataset(path, CALCIUM_SCHEMA, dataset=allowed)
+    if ds["dff"].shape != ds["spikes"].shape:
+        raise ValueError(
+            f"{ds.source!r}: dff has shape {ds['dff'].shape} but spikes has "
+            f"{ds['spikes'].shape}; both must be (cells, frames)"
+        )
+    rate = float(ds.attrs.get("frame_rate_hz", ds.attrs.get("config.frame_rate_hz", 100.0)))
+    ds.arrays = {
+        "calcium": list(np.asarray(ds["dff"], np.float64)),
+        "spikes": list(np.asarray(ds["spikes"])),
+    }
+    return ds, rate
+
+
+def check_cells(ds, window: int) -> None:
+    """No negative spike counts, and at least one cell as long as a window."""
+    for i, s in enumerate(ds["spikes"]):
+        if np.any(s < 0):
+            raise ValueError(f"{ds.source!r}: cell {i} has negative spike counts")
+    longest = max(len(c) for c in ds["calcium"])
+    if longest < window:
+        raise ValueError(
+            f"{ds.source!r}: no cell has the {window} frames one window needs (the longest "
+            f"has {longest}); use a longer recording or --config window=N"
+        )
+
+
 def centre_labels(spikes: np.ndarray, label_frames: int) -> np.ndarray:
     """For every frame t of one cell: 1.0 if a spike falls in frames
     ``[t - label_frames//2, t - label_frames//2 + label_frames)`` (clipped to the trace), else 0.
@@ -314,60 +382,17 @@ class CalciumDetectTask(Task):
 
     # ------------------------------------------------------------------ data
     def schema(self, cfg):
-        return {
-            "dff": ArraySpec(2, kind="f", unit="ΔF/F"),
-            "spikes": ArraySpec(2, kind="iuf", rows_as="dff", unit="spikes per frame"),
-        }
-
-    def spikefinder_schema(self):
-        return {
-            "calcium": ArraySpec(1, kind="f", ragged=True, unit="fluorescence"),
-            "spikes": ArraySpec(1, kind="fiu", ragged=True, unit="spikes per frame"),
-        }
+        return dict(CALCIUM_SCHEMA)
 
     def load(self, path, cfg):
-        from pathlib import Path
-
-        from neurosim.spikefinder import spikes_path_for
-
-        path = Path(path)
-        allowed = (self.dataset, *self.other_datasets)
-        if is_spikefinder_path(path):
-            kind = dataset_name(path) if path.exists() else None
-            if kind == "spikefinder" and not spikes_path_for(path).exists():
-                raise FileNotFoundError(
-                    f"{str(path)!r} has no spikes file beside it ({spikes_path_for(path).name}); "
-                    "calcium-detect takes its labels from the ground-truth spikes"
-                )
-            ds = read_dataset(path, self.spikefinder_schema(), dataset=allowed)
-            cells = [np.asarray(c, np.float32) for c in ds["calcium"]]
-            spikes = [np.asarray(s) for s in ds["spikes"]]
-        else:
-            dataset_name(path)  # an unreadable file: the reader's message
-            ds = read_dataset(path, self.schema(cfg), dataset=allowed)
-            if ds["dff"].shape != ds["spikes"].shape:
-                raise ValueError(
-                    f"{ds.source!r}: dff has shape {ds['dff'].shape} but spikes has "
-                    f"{ds['spikes'].shape}; both must be (cells, frames)"
-                )
-            rate = ds.attrs.get("frame_rate_hz", ds.attrs.get("config.frame_rate_hz"))
-            if rate is not None and not np.isclose(float(rate), self.frame_rate_hz):
-                raise ValueError(
-                    f"{ds.source!r} is recorded at {float(rate):g} Hz; calcium-detect works at "
-                    f"{self.frame_rate_hz:g} Hz (generate with --frame-rate 100)"
-                )
-            cells = list(np.asarray(ds["dff"], np.float32))
-            spikes = list(np.asarray(ds["spikes"]))
-        for i, s in enumerate(spikes):
-            if np.any(s < 0):
-                raise ValueError(f"{ds.source!r}: cell {i} has negative spike counts")
-        lengths = np.array([len(c) for c in cells])
-        if lengths.max() < cfg.window:
+        ds, rate = read_calcium(path, allowed=(self.dataset, *self.other_datasets), task=self.name)
+        if not np.isclose(rate, self.frame_rate_hz):
             raise ValueError(
-                f"{ds.source!r}: no cell has the {cfg.window} frames one window needs (the "
-                f"longest has {int(lengths.max())}); use a longer recording or --config window=N"
+                f"{ds.source!r} is recorded at {rate:g} Hz; calcium-detect works at "
+                f"{self.frame_rate_hz:g} Hz (generate with --frame-rate 100)"
             )
-        ds.arrays = {"calcium": cells, "spikes": spikes}
+        ds.arrays["calcium"] = [np.asarray(c, np.float32) for c in ds["calcium"]]
+        check_cells(ds, cfg.window)
         return ds
 
     def examples(self, data, cfg):

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,11 +41,11 @@ import numpy as np
 from .. import metrics as M
 from ..config import TrainConfig
 from ..data.prepare import Examples
-from ..data.readers import ArraySpec, dataset_name, is_spikefinder_path, read_dataset
+from ..data.readers import ArraySpec, is_spikefinder_path, read_dataset
 from ..data.splits import split_groups
 from ..data.windows import window_starts
 from ..models.cnn import CNNConfig
-from .calcium_detect import cell_normalise
+from .calcium_detect import CALCIUM_SCHEMA, cell_normalise, check_cells, read_calcium
 from .registry import Task, register
 
 __all__ = [
@@ -280,78 +279,34 @@ class CalciumRateTask(Task):
 
     # ------------------------------------------------------------------ data
     def schema(self, cfg):
-        return {
-            "dff": ArraySpec(2, kind="f", unit="ΔF/F"),
-            "spikes": ArraySpec(2, kind="iuf", rows_as="dff", unit="spikes per frame"),
-        }
-
-    def spikefinder_schema(self):
-        return {
-            "calcium": ArraySpec(1, kind="f", ragged=True, unit="fluorescence"),
-            "spikes": ArraySpec(1, kind="fiu", ragged=True, unit="spikes per frame"),
-        }
+        return dict(CALCIUM_SCHEMA)
 
     def load(self, path, cfg):
-        from neurosim.spikefinder import spikes_path_for
-
-        path = Path(path)
-        allowed = (self.dataset, *self.other_datasets)
-        if is_spikefinder_path(path):
-            kind = dataset_name(path) if path.exists() else None
-            if kind == "spikefinder" and not spikes_path_for(path).exists():
-                raise FileNotFoundError(
-                    f"{str(path)!r} has no spikes file beside it ({spikes_path_for(path).name}); "
-                    "calcium-rate trains on and scores against the ground-truth spikes"
-                )
-            ds = read_dataset(path, self.spikefinder_schema(), dataset=allowed)
-            cells = [np.asarray(c, np.float64) for c in ds["calcium"]]
-            spikes = [np.asarray(s, np.float32) for s in ds["spikes"]]
-            nu = np.full(len(cells), np.nan)
-        else:
-            dataset_name(path)  # an unreadable file: the reader's message
-            ds = read_dataset(path, self.schema(cfg), dataset=allowed)
-            if ds["dff"].shape != ds["spikes"].shape:
-                raise ValueError(
-                    f"{ds.source!r}: dff has shape {ds['dff'].shape} but spikes has "
-                    f"{ds['spikes'].shape}; both must be (cells, frames)"
-                )
-            rate = float(ds.attrs.get("frame_rate_hz", ds.attrs.get("config.frame_rate_hz", 100)))
+        ds, rate = read_calcium(path, allowed=(self.dataset, *self.other_datasets), task=self.name)
+        n = len(ds["calcium"])
+        nu = np.full(n, np.nan)
+        if ds.name != "spikefinder":  # a neurosim calcium file: its noise levels, spike times
             import h5py
 
             with h5py.File(path, "r") as f:
-                nu_key = "noise_level_requested" if "noise_level_requested" in f else None
-                if nu_key is not None:
-                    nu = np.asarray(f[nu_key][()], np.float64)
+                if "noise_level_requested" in f:  # a mixture
+                    nu = np.asarray(f["noise_level_requested"][()], np.float64)
                 else:
-                    nu = np.full(
-                        ds["dff"].shape[0], float(ds.attrs.get("config.noise_level", np.nan))
+                    nu = np.full(n, float(ds.attrs.get("config.noise_level", np.nan)))
+                if not np.isclose(rate, FRAME_RATE):
+                    if "spike_times_s" not in f:
+                        raise ValueError(
+                            f"{ds.source!r} is at {rate:g} Hz and has no spike_times_s to bin "
+                            f"at {FRAME_RATE:g} Hz; calcium-rate works at {FRAME_RATE:g} Hz"
+                        )
+                    times = [np.asarray(t, np.float64) for t in f["spike_times_s"][()]]
+                    ds.arrays["calcium"], ds.arrays["spikes"] = to_100hz(
+                        np.stack(ds["calcium"]), times, rate
                     )
-                times = (
-                    [np.asarray(t, np.float64) for t in f["spike_times_s"][()]]
-                    if "spike_times_s" in f
-                    else None
-                )
-            if np.isclose(rate, FRAME_RATE):
-                cells = list(np.asarray(ds["dff"], np.float64))
-                spikes = list(np.asarray(ds["spikes"], np.float32))
-            else:
-                if times is None:
-                    raise ValueError(
-                        f"{ds.source!r} is at {rate:g} Hz and has no spike_times_s to bin at "
-                        f"{FRAME_RATE:g} Hz; calcium-rate works at {FRAME_RATE:g} Hz"
-                    )
-                cells, spikes = to_100hz(np.asarray(ds["dff"], np.float64), times, rate)
             ds.attrs = {**ds.attrs, "native_frame_rate_hz": rate}
-        for i, s in enumerate(spikes):
-            if np.any(s < 0):
-                raise ValueError(f"{ds.source!r}: cell {i} has negative spike counts")
-        lengths = np.array([len(c) for c in cells])
-        if lengths.max() < cfg.window:
-            raise ValueError(
-                f"{ds.source!r}: no cell has the {cfg.window} frames one window needs (the "
-                f"longest has {int(lengths.max())}); use a longer recording or --config window=N"
-            )
-        ds.arrays = {"calcium": cells, "spikes": spikes, "noise_level": nu}
+        ds.arrays["spikes"] = [np.asarray(s, np.float32) for s in ds["spikes"]]
+        ds.arrays["noise_level"] = nu
+        check_cells(ds, cfg.window)
         return ds
 
     def examples(self, data, cfg):

@@ -125,7 +125,9 @@ class CompiledInput:
         return ()
 
     def __call__(self, state, step, seeds, dt):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define __call__(state, step, seeds, dt) -> (I, G, state)"
+        )
 
     def batch_axes(self):
         """vmap axes of this pytree's leaves: 0 for per-neuron (n,) arrays, None for shared ones.
