@@ -10,7 +10,7 @@ evaluation step over up to ``eval_n`` validation examples (``Engine.predict_sour
 
 ``--peers``: Keras 3 on the JAX backend runs the seed notebook's model on the same examples
 (the same inputs the engine's model sees, e.g. the calcium task's [x, Δx, x²] features), the same
-batch size, loss and optimiser (Adam 1e-3), ``model.fit`` as the notebooks call it; seconds per
+batch size, loss and optimiser (the seed's: Adam, or Adagrad for calcium-rate), ``model.fit`` as the notebooks call it; seconds per
 epoch from a callback, the first epoch (compilation) apart.
 """
 
@@ -156,6 +156,21 @@ def keras_model(task_name: str, cfg, in_shape, out_dim):
     if task_name == "ring-counts":  # seed 003: LSTM(128) -> Dense(600)
         m = keras.Sequential([keras.Input(in_shape), layers.LSTM(128), layers.Dense(out_dim)])
         return m, "mse"
+    if task_name == "calcium-rate":  # seed 002: the Spikefinder "elephant" CNN (120,131)
+        m = keras.Sequential(
+            [
+                keras.Input(in_shape),
+                layers.Conv1D(50, 41, activation="relu"),
+                layers.Conv1D(60, 21, activation="relu"),
+                layers.MaxPooling1D(2),
+                layers.Conv1D(70, 7, activation="relu"),
+                layers.MaxPooling1D(2),
+                layers.Dense(300, activation="relu"),
+                layers.Flatten(),
+                layers.Dense(out_dim),
+            ]
+        )
+        return m, "mse"
     if task_name == "calcium-detect":  # seed 001: LSTM(64) -> Dense(1, sigmoid)
         m = keras.Sequential(
             [keras.Input(in_shape), layers.LSTM(64), layers.Dense(1, activation="sigmoid")]
@@ -196,7 +211,10 @@ def keras_peer(row: dict, context, *, epochs: int) -> dict | None:
     model, loss = keras_model(task.name, cfg, x.shape[1:], y.shape[-1])
     if model is None:
         return None
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss)
+    optimizers = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad}
+    if cfg.optimizer not in optimizers:
+        raise ValueError(f"no Keras optimizer for {cfg.optimizer!r}; known: {sorted(optimizers)}")
+    model.compile(optimizer=optimizers[cfg.optimizer](cfg.learning_rate), loss=loss)
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

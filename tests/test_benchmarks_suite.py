@@ -257,3 +257,38 @@ def test_train_repeats_capped_by_budget(ring_file):
     )
     check_row(r, repeats=1)
     assert r["preset"] == "best" and r["model"] == "PerCellConfig"
+
+
+# each seed model's input (steps, features of the data, features the Keras model reads) and
+# outputs: the notebooks'. calcium-detect's engine model makes its [x, dx, x^2] itself.
+_SEED_SHAPES = {
+    "hh-voltage": (1000, 1, 1, 1),
+    "lfp-spike": (100, 1, 1, 1),
+    "ring-counts": (10, 1200, 1200, 600),
+    "calcium-detect": (20, 1, 3, 1),
+    "calcium-rate": (128, 1, 1, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SEED_SHAPES))
+def test_keras_peer_is_the_seed_model(name):
+    """Each task's Keras peer has exactly the parameters of the engine's seed model."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    pytest.importorskip("keras")
+    from flax import nnx
+
+    from benchmarks import train
+    from neurolearn.config import make_config
+    from neurolearn.tasks import get
+
+    task = get(name)
+    cfg = make_config(task.Config, base=task.preset("seed"))
+    steps, features, keras_features, out = _SEED_SHAPES[name]
+    ours = task.build_model(cfg, in_features=features, out_features=out, rngs=nnx.Rngs(0))
+    import jax
+
+    n_ours = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(ours, nnx.Param)))
+    with jax.numpy_rank_promotion("allow"):
+        keras_model, loss = train.keras_model(name, cfg, (steps, keras_features), out)
+    assert loss in ("mse", "binary_crossentropy")
+    assert keras_model.count_params() == n_ours
