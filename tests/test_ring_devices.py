@@ -18,6 +18,7 @@ jax.config.update("jax_num_cpu_devices", 2)
 import numpy as np
 from neurosim.ring import ring_params, simulate, simulate_ring
 
+simulate._SHARD_MIN = 8  # split small batches too (the default waits for 64 per device)
 split = []
 real = simulate._run_jit
 

@@ -40,6 +40,7 @@ from neurosim.cli import main
 from neurosim.hh import OU, HHParams, simulate_hh
 from neurosim.ring import ring_params, simulate, simulate_ring
 
+simulate._SHARD_MIN = 8  # split small batches too (the default waits for 64 per device)
 out = sys.argv[1]
 HH_CASE = json.loads(sys.argv[2])
 RING_ARGS, HV_ARGS = json.loads(sys.argv[3]), json.loads(sys.argv[4])

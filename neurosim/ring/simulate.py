@@ -19,6 +19,12 @@ from .presets import RingParams, ring_params
 #: (arrays (2, n, trials)); fewer trials are vmapped over the single-trial loop.
 DEFAULT_BATCH = 64
 _LANES_MIN = 8
+#: A batch is split across devices only when each then gets at least this many trials. Fewer
+#: trials per device measured slower than one device with all of them on a 2-core AMD EPYC
+#: (XLA CPU): 64 trials took 26 µs a step on one device and 105 µs on two devices of 32 (each
+#: device also splits its kernels over the cores), and 32 trials in the lanes of one device
+#: took twice the time of 64 (``docs/benchmarks.md``, "Where the time goes").
+_SHARD_MIN = 64
 
 
 @dataclass(frozen=True)
@@ -197,10 +203,10 @@ def _run_jit(dyn, seeds, v0, *, st, rec, lanes, sweep):
 def _n_shards(n_trials: int, shard: bool) -> int:
     """How many local devices a batch of ``n_trials`` is split across (1: not split).
 
-    Split only when every device then gets at least ``_LANES_MIN`` trials (after padding to a
-    multiple of the device count), so that each runs them in its vector lanes.
+    Split only when every device then gets at least ``_SHARD_MIN`` trials (after padding to a
+    multiple of the device count), so that each runs a full batch in its vector lanes.
     """
-    return parallel.n_shards(n_trials, min_per_device=_LANES_MIN) if shard else 1
+    return parallel.n_shards(n_trials, min_per_device=_SHARD_MIN) if shard else 1
 
 
 def _place_batch(dyn, seeds: np.ndarray, v0: np.ndarray | None, k: int):
@@ -223,7 +229,7 @@ def _place_batch(dyn, seeds: np.ndarray, v0: np.ndarray | None, k: int):
         (dyn, seeds, v0),
         b,
         axes=(jax.tree.map(lambda _: None, dyn), 0, 0),
-        min_per_device=_LANES_MIN,
+        min_per_device=_SHARD_MIN,
     )
     return dyn, seeds, v0, b_run - b
 
@@ -302,11 +308,12 @@ def simulate_ring(
         trial_offset: index of the first trial (continue a series of trials).
         seeds: optional explicit (n_trials, 4) uint32 trial seeds instead of ``key``-derived ones
             (the reliability experiment uses this to share the input between trials).
-        batch_size: trials per compiled batch.
+        batch_size: trials per compiled batch and device: with ``shard`` and k local devices,
+            up to ``k · batch_size`` trials run at a time, ``batch_size`` on each.
         dtype: ``"float32"`` (default) or ``"float64"`` (needs ``jax.enable_x64``).
         unroll: time steps per loop iteration.
         shard: split a batch across the local devices when there are several and each gets at
-            least 8 trials (padded to a multiple of the device count); the results are the same
+            least 64 trials (padded to a multiple of the device count); the results are the same
             as on one device. The devices are those chosen with
             :func:`neurosim.parallel.set_devices` (default: all local ones); on CPU, several
             devices need :func:`neurosim.use_cpu_cores` before JAX starts (the ``neurosim``
@@ -379,8 +386,9 @@ def simulate_ring(
 
     taxis = 1 if sweep else 0
     chunks = []
-    for start in range(0, n_trials, batch_size):
-        b = min(batch_size, n_trials - start)
+    per_call = batch_size * (len(parallel.local_devices()) if shard else 1)
+    for start in range(0, n_trials, per_call):
+        b = min(per_call, n_trials - start)
         k = _n_shards(b, shard)
         d, s, v, pad = _place_batch(
             dyn,
