@@ -531,6 +531,8 @@ register(
         add_arguments=_add_arguments,
         generate=_generate,
         plot=plot_lfp,
+        single_process="it is one recording of consecutive segments (per-sample arrays beside "
+        "per-segment ones), for which no shard layout is written yet",
     )
 )
 
