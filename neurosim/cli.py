@@ -29,8 +29,10 @@ def devices_arg(text: str) -> int | None:
         ) from None
 
 
-def add_devices_arg(p: argparse.ArgumentParser) -> None:
-    """``--devices all|N`` (every generator has it; the CLI applies it before JAX starts)."""
+def add_devices_arg(p: argparse.ArgumentParser, spec=None) -> None:
+    """``--devices all|N`` and ``--distributed`` (every generator has them; the CLI applies them
+    before JAX starts). ``spec``: the dataset's :class:`~neurosim.datasets.DatasetSpec`, whose
+    ``multiprocess`` decides what ``--distributed`` says it does."""
     p.add_argument(
         "--devices",
         type=devices_arg,
@@ -39,13 +41,20 @@ def add_devices_arg(p: argparse.ArgumentParser) -> None:
         help="split each batch across all local devices (default) or the first N; the file is "
         "the same for any number (on CPU, N devices = N XLA host devices, one thread each)",
     )
-    p.add_argument(
-        "--distributed",
-        action="store_true",
-        help="one of several processes (hosts): start jax.distributed from JAX_COORDINATOR_ADDRESS,"
-        " JAX_NUM_PROCESSES, JAX_PROCESS_ID (or SLURM); each process writes its own shard "
-        "OUT-STEM.shard-I-of-N.h5, joined by `neurosim join-shards OUT` (docs/scaling.md)",
-    )
+    if spec is None or spec.multiprocess:
+        help_text = (
+            "one of several processes (hosts): start jax.distributed from "
+            "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID (or SLURM); each process "
+            "writes its own shard OUT-STEM.shard-I-of-N.h5, joined by `neurosim join-shards OUT` "
+            "(docs/scaling.md)"
+        )
+    else:
+        why = f": {spec.single_process}" if spec.single_process else ""
+        help_text = (
+            f"not available for {spec.name}, which one process generates{why} "
+            "(docs/scaling.md); given, the command stops with that error"
+        )
+    p.add_argument("--distributed", action="store_true", help=help_text)
 
 
 def _cmd_join_shards(args: argparse.Namespace) -> int:
@@ -143,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, spec in all_datasets().items():
         p = gsub.add_parser(name, help=spec.description, description=spec.description)
         spec.add_arguments(p)
-        add_devices_arg(p)
+        add_devices_arg(p, spec)
         p.set_defaults(
             func=lambda a, _spec=spec: (print(f"wrote {_spec.generate(a)}"), 0)[1], spec=spec
         )

@@ -97,3 +97,17 @@ def test_the_library_does_not_import_its_cli():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_distributed_help_says_whether_the_dataset_is_sharded():
+    from neurosim.datasets import all_datasets
+
+    specs = all_datasets()
+    assert {n for n, s in specs.items() if s.multiprocess} == {"calcium", "ring-counts"}
+    for name, spec in specs.items():
+        (action,) = [a for a in _generate_parser(name)._actions if a.dest == "distributed"]
+        if spec.multiprocess:
+            assert "joined by `neurosim join-shards OUT`" in action.help
+        else:
+            assert action.help.startswith(f"not available for {name}") and spec.single_process
+            assert spec.single_process in action.help

@@ -669,8 +669,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--format",
         default="hdf5",
         choices=FORMATS,
-        help="hdf5: one .h5 file; spikefinder: a folder with 1.train.calcium.csv, "
-        "1.train.spikes.csv, 1.train.params.json (default hdf5)",
+        help="hdf5: one .h5 file (or one shard per process with --distributed); spikefinder: "
+        "a folder with 1.train.calcium.csv, 1.train.spikes.csv, 1.train.params.json, written "
+        "by one process (default hdf5)",
     )
     add_common_output_args(
         p, out_help="output: FILE.h5 (--format hdf5) or a folder (--format spikefinder)"
