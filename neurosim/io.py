@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -303,15 +303,26 @@ def read_h5(
 SHARD_ATTR = "shard"
 
 
-def shard_rows(n_rows: int, index: int, count: int) -> tuple[int, int]:
-    """Rows ``[lo, hi)`` of shard ``index`` of ``count``: contiguous, sizes differ by at most 1."""
+def shard_rows(n_rows: int, index: int, count: int, *, block: int = 1) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of shard ``index`` of ``count``: contiguous, in whole blocks.
+
+    The ``ceil(n_rows / block)`` blocks of ``block`` rows (the last one may be shorter) are
+    split into ``count`` contiguous runs whose lengths differ by at most one block; with
+    ``block=1`` the shard sizes differ by at most one row. A generator whose random stream is
+    keyed per block of rows (calcium: per ``chunk`` of cells) passes its block so that every
+    shard boundary is a block boundary. Shards past the last block are empty (``lo == hi``).
+    """
     if not (isinstance(count, int) and count >= 1 and isinstance(index, int)):
         raise ValueError(f"shard index/count must be integers, got {index!r}/{count!r}")
     if not 0 <= index < count:
         raise ValueError(f"shard index must be in 0..{count - 1}, got {index}")
-    base, extra = divmod(n_rows, count)
+    if not (isinstance(block, int) and block >= 1):
+        raise ValueError(f"shard block must be a positive integer, got {block!r}")
+    n_blocks = -(-n_rows // block)
+    base, extra = divmod(n_blocks, count)
     lo = index * base + min(index, extra)
-    return lo, lo + base + (1 if index < extra else 0)
+    hi = lo + base + (1 if index < extra else 0)
+    return min(lo * block, n_rows), min(hi * block, n_rows)
 
 
 def shard_path(out: str | os.PathLike, index: int, count: int) -> Path:
@@ -320,15 +331,35 @@ def shard_path(out: str | os.PathLike, index: int, count: int) -> Path:
     return out.with_name(f"{out.stem}.shard-{index:05d}-of-{count:05d}{out.suffix}")
 
 
-def shard_attrs(n_rows: int, index: int, count: int, row_arrays: tuple[str, ...]) -> dict:
-    lo, hi = shard_rows(n_rows, index, count)
+def shard_attrs(
+    n_rows: int,
+    index: int,
+    count: int,
+    row_arrays: tuple[str, ...],
+    *,
+    block: int = 1,
+    summary: tuple[str, ...] = (),
+) -> dict:
+    """The ``shard`` attribute of shard ``index`` of ``count`` (see :func:`shard_rows`).
+
+    Args:
+        row_arrays: the arrays split along axis 0 (the others are the same in every shard).
+        block: rows per block (:func:`shard_rows`).
+        summary: attributes computed over the shard's own rows (e.g. a median over its cells):
+            they differ between shards, are not compared by :func:`join_shards`, and are
+            computed anew over the joined rows by the dataset's ``summarise`` function
+            (:class:`neurosim.datasets.DatasetSpec`).
+    """
+    lo, hi = shard_rows(n_rows, index, count, block=block)
     return {
         SHARD_ATTR: {
             "index": index,
             "count": count,
             "rows": [lo, hi],
             "n_rows": n_rows,
+            "block": block,
             "row_arrays": list(row_arrays),
+            "summary": list(summary),
         }
     }
 
@@ -347,16 +378,22 @@ def join_shards(
     shards: list[str | os.PathLike] | None = None,
     *,
     overwrite: bool = False,
+    summarise: Callable[[h5py.File], dict[str, Any]] | None = None,
 ) -> Path:
     """Join the shard files of a multi-process run into the one file a single process writes.
 
     Row arrays (``shard.row_arrays``) are concatenated in shard order; every other array and
-    attribute must be the same in all shards and is copied; ``created_utc`` is set anew.
+    attribute must be the same in all shards and is copied; ``created_utc`` is set anew. The
+    shards' summary attributes (``shard.summary``, per-shard statistics) are not compared:
+    ``summarise`` computes them again over the joined file.
 
     Args:
         out: the joined file.
         shards: the shard files (default: every ``OUT-STEM.shard-*-of-*.SUFFIX`` beside ``out``).
         overwrite: replace an existing ``out``.
+        summarise: ``summarise(joined h5py.File) -> attributes`` for shards with summary
+            attributes; default: the ``summarise`` of the dataset named by the shards'
+            ``dataset`` attribute (:class:`neurosim.datasets.DatasetSpec`).
 
     Raises:
         ValueError: a file that is not a shard, shards of different runs, or missing or
@@ -385,7 +422,17 @@ def join_shards(
             f"need shards 0..{count - 1} exactly once, got {indices}"
             + (f" (missing {missing})" if missing else "")
         )
-    skip = {SHARD_ATTR, "created_utc"}
+    summary = list(first[SHARD_ATTR].get("summary", []))
+    skip = {SHARD_ATTR, "created_utc", *summary}
+    if summary and summarise is None:
+        from .datasets import get
+
+        summarise = get(str(first.get("dataset"))).summarise
+        if summarise is None:
+            raise ValueError(
+                f"the shards have summary attributes {summary} but dataset "
+                f"{first.get('dataset')!r} has no summarise function to recompute them"
+            )
     for p, a in infos[1:]:
         for k in sorted((set(a) | set(first)) - skip):
             if to_json(a.get(k)) != to_json(first.get(k)):
@@ -423,7 +470,8 @@ def join_shards(
                         shape = (n_rows,) + ds.shape[1:]
                         dst = g.create_dataset(name, shape=shape, dtype=ds.dtype, chunks=ds.chunks)
                         for f, (lo, hi) in zip(files, edges, strict=True):
-                            dst[lo:hi] = f[name][()]
+                            if hi > lo:  # an empty shard (more shards than blocks)
+                                dst[lo:hi] = f[name][()]
                     else:
                         g.create_dataset(name, data=ds[()], chunks=ds.chunks)
                     for k, v in ds.attrs.items():
@@ -431,6 +479,14 @@ def join_shards(
                 for k, v in f0.attrs.items():
                     if k not in skip:
                         g.attrs[k] = v
+                if summary:
+                    stats = summarise(g)
+                    if set(stats) != set(summary):
+                        raise ValueError(
+                            f"summarise gave attributes {sorted(stats)}, the shards list "
+                            f"{sorted(summary)}"
+                        )
+                    write_attrs(g, stats)
                 write_attrs(g, {"created_utc": utc_now()})
     finally:
         for f in files:

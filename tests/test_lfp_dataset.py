@@ -120,8 +120,10 @@ def test_a_file_without_mua_current_says_so(tmp_path, files):
 
 
 def test_resume_after_interruption(tmp_path, monkeypatch, files):
-    cfg = LFPDatasetConfig(duration_s=2.0, seed=4, segment_s=1.0)
-    real = lfp_ds._segment
+    """One segment at a time, interrupted after the first: the file of both segments simulated
+    as one batch of two ring trials (``files``), array for array."""
+    cfg = LFPDatasetConfig(duration_s=2.0, seed=4, segment_s=1.0, batch_segments=1)
+    real = lfp_ds._segments
     calls = {"n": 0}
 
     def flaky(*a, **k):
@@ -130,18 +132,38 @@ def test_resume_after_interruption(tmp_path, monkeypatch, files):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(lfp_ds, "_segment", flaky)
+    monkeypatch.setattr(lfp_ds, "_segments", flaky)
     out = tmp_path / "r.h5"
     with pytest.raises(KeyboardInterrupt):
         generate_lfp(out, cfg, progress=False)
     assert not out.exists()
     generate_lfp(out, cfg, progress=False)
     assert calls["n"] == 3
-    a, _ = read_h5(out)
-    b, _ = read_h5(files / "l.h5")
-    np.testing.assert_array_equal(a["lfp"], b["lfp"])
-    np.testing.assert_array_equal(a["spike"], b["spike"])
-    np.testing.assert_array_equal(a["mua_current"], b["mua_current"])
+    a, attrs_a = read_h5(out)
+    b, attrs_b = read_h5(files / "l.h5")
+    assert sorted(a) == sorted(b) and "proxy" in a and "spike_times_s" in a
+    for k in b:
+        if b[k].dtype == object:  # per-segment spike times and cells
+            for x, y in zip(a[k], b[k], strict=True):
+                np.testing.assert_array_equal(x, y, err_msg=k)
+        else:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert b["spike"].sum() > 10
+    assert "config.batch_segments" not in attrs_b  # not part of the data
+    assert {k: v for k, v in attrs_a.items() if k != "created_utc"} == {
+        k: v for k, v in attrs_b.items() if k != "created_utc"
+    }
+
+
+def test_segments_are_batched_in_runs_of_equal_length():
+    segs = LFPDatasetConfig(duration_s=2.5, segment_s=0.5).segments()
+    assert len(segs) == 5
+    assert lfp_ds._batches(segs, 0, 3) == [(0, 3, 500), (3, 2, 500)]
+    segs = LFPDatasetConfig(duration_s=2.2, segment_s=0.5).segments()  # last: 200 samples
+    assert lfp_ds._batches(segs, 1, 8) == [(1, 3, 500), (4, 1, 200)]
+    assert lfp_ds._batches(segs, 5, 8) == []
+    with pytest.raises(ValueError, match="batch_segments must be a positive integer, got 0"):
+        LFPDatasetConfig(batch_segments=0).check()
 
 
 def test_bad_lfp_arguments(tmp_path, capsys, files):
@@ -180,14 +202,14 @@ def test_csv_interrupted_after_the_simulation_reuses_the_work_file(tmp_path, mon
         with pytest.raises(KeyboardInterrupt):
             generate_lfp(out, cfg, progress=False)
     assert not out.exists() and (tmp_path / ".l.csv.h5").exists()
-    real = lfp_ds._segment
+    real = lfp_ds._segments
     calls = {"n": 0}
 
     def counted(*a, **k):
         calls["n"] += 1
         return real(*a, **k)
 
-    monkeypatch.setattr(lfp_ds, "_segment", counted)
+    monkeypatch.setattr(lfp_ds, "_segments", counted)
     path, summary = generate_lfp(out, cfg, progress=False)
     assert calls["n"] == 0  # same parameters: the finished simulation is reused
     assert out.read_bytes() == (files / "l.csv").read_bytes()
@@ -203,7 +225,7 @@ def test_csv_interrupted_after_the_simulation_reuses_the_work_file(tmp_path, mon
     generate_lfp(
         tmp_path / "m.csv", LFPDatasetConfig(duration_s=2.0, seed=5, segment_s=1.0), progress=False
     )
-    assert calls["n"] == 2
+    assert calls["n"] == 1  # simulated anew: its two segments as one batch of ring trials
 
 
 def test_csv_time_keeps_its_digits_in_long_recordings(tmp_path):

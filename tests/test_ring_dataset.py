@@ -190,3 +190,18 @@ def test_progress_is_recorded_once_both_arrays_are_written(tmp_path, monkeypatch
     assert main(ARGS + ["--out", str(tmp_path / "r.h5")]) == 0
     assert seen and all(c == e for c, e in seen), seen
     assert seen[-1] == (3, 3)
+
+
+def test_python_api_refuses_unknown_fields_and_params_with_overrides(tmp_path):
+    out = tmp_path / "r.h5"
+    with pytest.raises(ValueError, match="bogus"):
+        ring_counts.generate_ring_counts(out, n_trials=1, bogus=3)
+    with pytest.raises(ValueError, match="n_trials"):
+        ring_counts.generate_ring_counts(out)
+    with pytest.raises(ValueError, match="either params or ss/overrides"):
+        ring_counts.generate_ring_counts(
+            out, ring_params("fig1"), n_trials=1, overrides=(("rho", 0.1),)
+        )
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        ring_counts.generate_ring_counts(out, n_trials=1, batch_size=0)
+    assert not out.exists() and not (tmp_path / "r.h5.partial").exists()

@@ -31,6 +31,12 @@ RING_TRIALS = 30
 RING_ARGS = ["--trials", str(RING_TRIALS), "--duration-ms", "100", "--param", "n_per_type=40"]
 HV_ARGS = ["--n-train", "12", "--n-test", "1", "--duration-ms", "200", "--test-duration-ms",
            "400", "--chunk", "10"]  # fmt: skip
+# calcium: chunks of 12 cells, 3 per device; lfp: 33 segments of 25 ms, the first 32 one batch
+# of ring trials (8 per device), the last alone
+CA_ARGS = ["--cells", "24", "--chunk", "12", "--duration-s", "5", "--frame-rate", "30",
+           "--neuropil", "0.2", "--seed", "2"]  # fmt: skip
+LFP_ARGS = ["--duration-s", "0.825", "--segment-s", "0.025", "--warmup-ms", "20",
+            "--batch-segments", "32", "--seed", "3"]  # fmt: skip
 
 CHILD = """
 import sys, json
@@ -44,6 +50,7 @@ simulate._SHARD_MIN = 8  # split small batches too (the default waits for 64 per
 out = sys.argv[1]
 HH_CASE = json.loads(sys.argv[2])
 RING_ARGS, HV_ARGS = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+CA_ARGS, LFP_ARGS = json.loads(sys.argv[5]), json.loads(sys.argv[6])
 assert jax.local_device_count() == 4, jax.devices()
 split = []
 real = simulate._run_jit
@@ -67,6 +74,19 @@ assert main(["generate", "ring-counts", *RING_ARGS, "--out", f"{out}/ring4.h5",
              "--no-progress", "--devices", "4"]) == 0
 assert main(["generate", "hh-voltage", *HV_ARGS, "--out", f"{out}/hv4.h5", "--no-progress",
              "--devices", "4"]) == 0
+from neurosim.observe import calcium as obs
+real_pipeline, ca_split = obs._pipeline, []
+def pipeline_spy(*args, **kw):
+    w = args[0]
+    ca_split.append(len(w.sharding.device_set) if isinstance(w, jax.Array) else 1)
+    return real_pipeline(*args, **kw)
+obs._pipeline = pipeline_spy
+assert main(["generate", "calcium", *CA_ARGS, "--out", f"{out}/ca4.h5", "--no-progress",
+             "--devices", "4"]) == 0
+n_ring_calls = len(split)
+assert main(["generate", "lfp", *LFP_ARGS, "--out", f"{out}/lfp4.h5", "--no-progress",
+             "--devices", "4"]) == 0
+np.savez(out + "/split2.npz", calcium=np.array(ca_split), lfp=np.array(split[n_ring_calls:]))
 parallel.set_devices("all")
 try:
     parallel.local_devices(8)
@@ -89,7 +109,7 @@ def four(tmp_path_factory):
     }
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(out), json.dumps(HH_CASE), json.dumps(RING_ARGS),
-         json.dumps(HV_ARGS)],
+         json.dumps(HV_ARGS), json.dumps(CA_ARGS), json.dumps(LFP_ARGS)],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -137,8 +157,12 @@ def _compare_files(a: Path, b: Path, *, exact_attrs: bool = True):
     with h5py.File(a) as fa, h5py.File(b) as fb:
         assert sorted(fa) == sorted(fb)
         for k in fa:
-            assert fa[k].dtype == fb[k].dtype, k
-            np.testing.assert_array_equal(fa[k][()], fb[k][()], err_msg=k)
+            assert fa[k].dtype == fb[k].dtype and fa[k].shape == fb[k].shape, k
+            if h5py.check_vlen_dtype(fa[k].dtype) is not None:  # one array per row
+                for x, y in zip(fa[k][()], fb[k][()], strict=True):
+                    np.testing.assert_array_equal(x, y, err_msg=k)
+            else:
+                np.testing.assert_array_equal(fa[k][()], fb[k][()], err_msg=k)
         skip = {"created_utc"}
         assert {k: v for k, v in fa.attrs.items() if k not in skip}.keys() == {
             k for k in fb.attrs if k not in skip
@@ -158,6 +182,23 @@ def test_dataset_files_on_four_devices_equal_one_device(four, tmp_path):
     assert main(["generate", "hh-voltage", *HV_ARGS, "--out", str(hv1), "--no-progress",
                  "--devices", "1"]) == 0  # fmt: skip
     _compare_files(out / "hv4.h5", hv1)
+
+
+def test_calcium_and_lfp_files_on_four_devices_equal_one_device(four, tmp_path):
+    out, _ = four
+    split = np.load(out / "split2.npz")
+    assert list(split["calcium"]) == [4, 4]  # both chunks of 12 cells split, 3 per device
+    assert list(split["lfp"]) == [4, 1]  # 32 segments split, 8 per device; the 33rd alone
+    ca1 = tmp_path / "ca1.h5"
+    assert main(["generate", "calcium", *CA_ARGS, "--out", str(ca1), "--no-progress",
+                 "--devices", "1"]) == 0  # fmt: skip
+    _compare_files(out / "ca4.h5", ca1)
+    lfp1 = tmp_path / "lfp1.h5"
+    assert main(["generate", "lfp", *LFP_ARGS, "--out", str(lfp1), "--no-progress",
+                 "--devices", "1"]) == 0  # fmt: skip
+    _compare_files(out / "lfp4.h5", lfp1)
+    with h5py.File(lfp1) as f:
+        assert f["spike"][()].sum() > 10 and len(f["rates_hz"]) == 33
 
 
 def test_devices_errors(four, capsys):

@@ -41,6 +41,9 @@ from ..io import (
     check_output_path,
     finished_file_matches,
     read_h5,
+    shard_attrs,
+    shard_path,
+    shard_rows,
 )
 from ..observe.calcium import CalciumConfig, n_frames_for, neuropil_trace, simulate_calcium
 from ..observe.indicators import PRESETS, get_indicator
@@ -370,6 +373,7 @@ def generate_calcium(
     fmt: str = "hdf5",
     overwrite: bool = False,
     progress: bool = True,
+    process: tuple[int, int] | None = None,
 ) -> Generated:
     """Write a synthetic calcium dataset (see the module docstring for the formats).
 
@@ -379,22 +383,45 @@ def generate_calcium(
         fmt: ``"hdf5"`` or ``"spikefinder"``.
         overwrite: replace an existing output.
         progress: show a progress bar.
+        process: ``(index, count)``: write only shard ``index`` of ``count`` to
+            :func:`neurosim.io.shard_path` ``(out)``: a contiguous run of whole chunks of cells
+            (:func:`neurosim.io.shard_rows` with ``block=cfg.chunk``, so that every chunk keeps
+            its random stream ``fold_in(key(seed), chunk index)``); ``neurosim join-shards``
+            joins the shards into the file one process writes, array for array, and computes
+            the summary attributes again over all cells. Default: ``(jax.process_index(),
+            jax.process_count())``, one whole file unless JAX runs several processes. Only
+            ``fmt="hdf5"`` can be sharded.
 
     Returns:
         ``(path, summary)``: the path written, and the achieved noise levels and firing rate
         (``noise_level_median``, ``noise_level_min``, ``noise_level_max``,
         ``cells_noise_unreachable``, ``spikes_total``, ``mean_rate_hz``; also stored in the
-        file's attributes or ``1.train.params.json``). :func:`summary_lines` words them.
+        file's attributes or ``1.train.params.json``). :func:`summary_lines` words them. For
+        a shard: those of its own cells (empty for a shard without cells).
 
     Raises:
-        ValueError: bad parameters or output path; FileExistsError: output exists.
+        ValueError: bad parameters or output path, or ``spikefinder`` with several processes;
+        FileExistsError: output exists.
     """
+    from .. import parallel
+
     cfg.check()
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    index, count = parallel.process_shard() if process is None else process
+    shard_rows(cfg.cells, index, count, block=cfg.chunk)  # checks index and count
     if fmt == "hdf5":
+        if count > 1:  # out names the joined file: only its suffix is checked here
+            out = shard_path(check_output_path(out, overwrite=True, suffixes=(".h5", ".hdf5")),
+                             index, count)  # fmt: skip
         path = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
-        return Generated(*_generate_h5(path, cfg, progress=progress))
+        return Generated(*_generate_h5(path, cfg, progress=progress, shard=(index, count)))
+    if count > 1:
+        raise ValueError(
+            f"--format spikefinder is one folder of CSV tables and cannot be written by "
+            f"{count} processes; write it in one process, or write --format hdf5 shards and "
+            "join them (neurosim join-shards)"
+        )
     return _generate_spikefinder(Path(out), cfg, overwrite=overwrite, progress=progress)
 
 
@@ -468,8 +495,12 @@ def _generate_spikefinder(
     return Generated(folder, stats)
 
 
-def summary_lines(cfg: CalciumDatasetConfig, summary: dict) -> list[str]:
-    """The achieved noise level and rate in words (what the CLI prints after generating)."""
+def summary_lines(cfg: CalciumDatasetConfig, summary: dict, cells: int | None = None) -> list[str]:
+    """The achieved noise level and rate in words (what the CLI prints after generating) of
+    ``cells`` cells (default ``cfg.cells``; fewer for a shard)."""
+    cells = cfg.cells if cells is None else cells
+    if not summary:
+        return [f"no cells in this shard ({cfg.cells} cells in chunks of {cfg.chunk})"]
     lines = [
         f"noise level ν: requested {cfg.noise_level:g}, achieved median "
         f"{summary['noise_level_median']:.3g} (range {summary['noise_level_min']:.3g}–"
@@ -478,19 +509,52 @@ def summary_lines(cfg: CalciumDatasetConfig, summary: dict) -> list[str]:
     unreachable = summary["cells_noise_unreachable"]
     if unreachable:
         lines.append(
-            f"warning: in {unreachable} of {cfg.cells} cells the signal alone is noisier than "
+            f"warning: in {unreachable} of {cells} cells the signal alone is noisier than "
             f"ν = {cfg.noise_level:g}; no noise was added there (their ν is reported in "
             "'noise_level')"
         )
     return lines
 
 
-def _generate_h5(path: Path, cfg: CalciumDatasetConfig, *, progress: bool) -> tuple[Path, dict]:
+#: the arrays with one row per cell (split between the shards of several processes)
+ROW_ARRAYS = ("dff", "spikes", "noise_level", "noise_sigma", "amplitude_scale", "tau_rise_s",
+              "tau_decay_s", "spike_times_s")  # fmt: skip
+
+
+def _stats(nu, sigma, spikes_total: int, n_cells: int, n_frames: int, frame_rate_hz: float):
+    """The summary attributes (:data:`STATS`) of ``n_cells`` cells."""
+    return {
+        "noise_level_median": float(np.median(nu)),
+        "noise_level_min": float(nu.min()),
+        "noise_level_max": float(nu.max()),
+        "cells_noise_unreachable": int(np.sum(sigma == 0)),
+        "spikes_total": int(spikes_total),
+        "mean_rate_hz": spikes_total / (n_cells * n_frames / frame_rate_hz),
+    }
+
+
+def summarise(f: h5py.File) -> dict:
+    """The summary attributes (:data:`STATS`) over every cell of an open calcium file: what
+    ``neurosim join-shards`` writes into a joined file (each shard holds its own cells')."""
+    from ..provenance import read_attrs
+
+    n, T = f["dff"].shape
+    spikes_total = int(np.asarray(f["spikes"][()], np.int64).sum())
+    rate = float(read_attrs(f)["frame_rate_hz"])
+    return _stats(f["noise_level"][()], f["noise_sigma"][()], spikes_total, n, T, rate)
+
+
+def _generate_h5(
+    path: Path, cfg: CalciumDatasetConfig, *, progress: bool, shard: tuple[int, int] = (0, 1)
+) -> tuple[Path, dict]:
+    """Cells of shard ``shard = (index, count)`` (all of them for ``(0, 1)``) into ``path``."""
     from tqdm.auto import tqdm
 
     ind = get_indicator(cfg.indicator)
     rcfg = cfg.recording_config()
-    n, T = cfg.cells, cfg.n_frames
+    index, count = shard
+    lo, hi = shard_rows(cfg.cells, index, count, block=cfg.chunk)  # lo: a chunk boundary
+    n, T = hi - lo, cfg.n_frames
     f = cfg.frame_rate_hz
     key = jax.random.key(cfg.seed)
     arrays = {
@@ -502,21 +566,27 @@ def _generate_h5(path: Path, cfg: CalciumDatasetConfig, *, progress: bool) -> tu
         "tau_rise_s": ((n,), np.float64),
         "tau_decay_s": ((n,), np.float64),
     }
+    attrs = _attrs(cfg)
+    if count > 1:
+        attrs.update(
+            shard_attrs(cfg.cells, index, count, ROW_ARRAYS, block=cfg.chunk, summary=STATS)
+        )
     neuropil = None
     extra = {"t_s": ((np.arange(T) + 1) / f).astype(np.float64)}
     if cfg.neuropil > 0:
         neuropil = neuropil_trace(T, ind, rcfg, key=jax.random.fold_in(key, _TAG_NEUROPIL))
         extra["neuropil"] = neuropil
-    with ChunkedH5Writer(path, arrays, _attrs(cfg), extra_arrays=extra) as w:
+    with ChunkedH5Writer(path, arrays, attrs, extra_arrays=extra) as w:
         if "spike_times_s" not in w.f:
             w.f.create_dataset("spike_times_s", shape=(n,), dtype=h5py.vlen_dtype(np.float64))
         done = w.rows_done("dff")
         bar = tqdm(
             total=n, initial=done, unit="cell", desc=f"{NAME} → {path.name}", disable=not progress
         )
-        for start in range(0, n, cfg.chunk):
-            stop = min(start + cfg.chunk, n)
-            if stop <= done:
+        for start in range(lo, hi, cfg.chunk):
+            stop = min(start + cfg.chunk, hi)
+            row = start - lo  # the chunk's first row in this file
+            if stop - lo <= done:
                 continue
             ckey = jax.random.fold_in(key, start // cfg.chunk)
             k_spk, k_rec = jax.random.split(ckey)
@@ -526,10 +596,10 @@ def _generate_h5(path: Path, cfg: CalciumDatasetConfig, *, progress: bool) -> tu
                 raise RuntimeError("more than 65535 spikes in one frame: the source is unphysical")
             st = w.f["spike_times_s"]
             for i in range(stop - start):
-                row = rec.spike_times_s[i]
-                st[start + i] = row[np.isfinite(row) & (row < T / f)]
+                times = rec.spike_times_s[i]
+                st[row + i] = times[np.isfinite(times) & (times < T / f)]
             w.write_rows(
-                start,
+                row,
                 {
                     "dff": rec.dff,
                     "spikes": rec.spike_counts.astype(np.uint16),
@@ -542,17 +612,7 @@ def _generate_h5(path: Path, cfg: CalciumDatasetConfig, *, progress: bool) -> tu
             )
             bar.update(stop - start)
         bar.close()
-        nu = np.asarray(w.f["noise_level"][()])
-        sigma = np.asarray(w.f["noise_sigma"][()])
-        spikes_total = int(np.asarray(w.f["spikes"][()], np.int64).sum())
-        stats = {
-            "noise_level_median": float(np.median(nu)),
-            "noise_level_min": float(nu.min()),
-            "noise_level_max": float(nu.max()),
-            "cells_noise_unreachable": int(np.sum(sigma == 0)),
-            "spikes_total": spikes_total,
-            "mean_rate_hz": spikes_total / (n * T / f),
-        }
+        stats = summarise(w.f) if n > 0 else {}  # a shard without cells has no statistics
         out = w.finish(stats)
     return out, stats
 
@@ -609,8 +669,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--format",
         default="hdf5",
         choices=FORMATS,
-        help="hdf5: one .h5 file; spikefinder: a folder with 1.train.calcium.csv, "
-        "1.train.spikes.csv, 1.train.params.json (default hdf5)",
+        help="hdf5: one .h5 file (or one shard per process with --distributed); spikefinder: "
+        "a folder with 1.train.calcium.csv, 1.train.spikes.csv, 1.train.params.json, written "
+        "by one process (default hdf5)",
     )
     add_common_output_args(
         p, out_help="output: FILE.h5 (--format hdf5) or a folder (--format spikefinder)"
@@ -618,12 +679,22 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _generate(args: argparse.Namespace) -> Path:
+    from .. import parallel
+
     cfg = config_from_args(CalciumDatasetConfig, args, seed=args.seed)
+    index, count = parallel.process_shard()
     path, summary = generate_calcium(
-        args.out, cfg, fmt=args.format, overwrite=args.overwrite, progress=not args.no_progress
+        args.out,
+        cfg,
+        fmt=args.format,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        process=(index, count),
     )
-    for line in summary_lines(cfg, summary):
-        print(line)
+    lo, hi = shard_rows(cfg.cells, index, count, block=cfg.chunk)
+    prefix = f"shard {index} of {count} (cells {lo}-{hi - 1}): " if count > 1 else ""
+    for line in summary_lines(cfg, summary, cells=hi - lo):
+        print(prefix + line)
     return path
 
 
@@ -635,6 +706,8 @@ register(
         add_arguments=_add_arguments,
         generate=_generate,
         plot=plot_calcium,
+        multiprocess=True,
+        summarise=summarise,
     )
 )
 

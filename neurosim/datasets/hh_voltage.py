@@ -327,5 +327,8 @@ register(
         add_arguments=_add_arguments,
         generate=_generate,
         plot=plot_hh_voltage,
+        single_process="it keeps the first spike-free candidate traces in one global order "
+        "(rejection sampling), so a process cannot know which rows are its own without "
+        "simulating every candidate before them",
     )
 )

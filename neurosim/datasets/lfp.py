@@ -62,6 +62,9 @@ class LFPDatasetConfig:
         electrode_position, space_constant, ampa_delay_ms, gaba_weight, noise_sd,
             noise_exponent, line_noise_sd, line_frequency_hz, mua_cells: see
             :class:`neurosim.observe.lfp.LFPConfig`.
+        batch_segments: segments simulated at once (one batch of ring trials; a segment is
+            trial ``index`` whatever the batch, so this does not change the file and is not
+            recorded in it).
         seed: random seed.
     """
 
@@ -125,6 +128,13 @@ class LFPDatasetConfig:
         type=positive_int,
         help="cells nearest the electrode in the spike label (default {default})",
     )
+    batch_segments: int = option(
+        8,
+        type=positive_int,
+        help="segments of equal length simulated at once as a batch of ring trials, split "
+        "across the local devices from 8 per device on; does not change the file; memory: "
+        "about 6 MB per simulated second of each (default {default})",
+    )
     seed: int = 0
 
     def ring(self):
@@ -161,6 +171,10 @@ class LFPDatasetConfig:
         return [(s, min(per, self.n_samples - s)) for s in range(0, self.n_samples, per)]
 
     def check(self) -> None:
+        if not isinstance(self.batch_segments, int) or self.batch_segments < 1:
+            raise ValueError(
+                f"batch_segments must be a positive integer, got {self.batch_segments!r}"
+            )
         for name in ("duration_s", "sample_rate_hz", "segment_s"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -189,11 +203,16 @@ class LFPDatasetConfig:
         self.lfp_config()  # validates the LFP parameters
 
 
-def _segment(cfg: LFPDatasetConfig, index: int, n: int, key):
-    """Simulate one segment: ring trial ``index`` (after its warm-up) → LFP recording + spikes.
+def _segments(cfg: LFPDatasetConfig, first: int, count: int, n: int, key):
+    """Simulate segments ``first … first+count−1`` of ``n`` samples each: ring trials ``first …``
+    (after their warm-up) as one batch, each turned into an LFP recording with its spikes.
 
-    Returns ``(recording, spike times (s, from the segment's start), their cells, per-cell rates
-    (Hz), mua_current)``, the last ``(n, 2)``: I_E and I_I summed over the recorded cells.
+    A segment is ring trial ``index`` (``fold_in(key, 1)``, trial ``index``) and LFP noise
+    ``fold_in(fold_in(key, 2), index)`` whatever batch it is simulated in.
+
+    Yields, per segment: ``(recording, spike times (s, from the segment's start), their cells,
+    per-cell rates (Hz), mua_current)``, the last ``(n, 2)``: I_E and I_I summed over the
+    recorded cells.
     """
     from ..ring import ring_synaptic_currents
 
@@ -204,43 +223,60 @@ def _segment(cfg: LFPDatasetConfig, index: int, n: int, key):
         key=jax.random.fold_in(key, 1),
         duration_ms=(warm + n) * cfg.sample_ms,
         every_ms=cfg.sample_ms,
-        n_trials=1,
+        n_trials=count,
         mode="mean",
-        trial_offset=index,
+        trial_offset=first,
     )
-    i_e, i_i = sc.i_e[0, warm:], sc.i_i[0, warm:]
-    t = np.asarray(sc.spike_times_ms[0], np.float64) / 1000.0 - warm * cfg.sample_ms / 1000.0
-    keep = t >= 0
-    t, cells = t[keep], np.asarray(sc.spike_ids[0])[keep]
     n_cells = len(sc.positions)
-    # spike of step s is at s·dt; +dt/2 keeps float rounding from moving it across a sample edge
-    rec = simulate_lfp(
-        i_e,
-        i_i,
-        t + 0.5 * float(p.dt_ms) / 1000.0,
-        cells,
-        np.asarray(sc.positions),
-        cfg.lfp_config(),
-        key=jax.random.fold_in(jax.random.fold_in(key, 2), index),
-        pyramidal=np.asarray(sc.cell_types) == 0,
-    )
-    rates = np.bincount(cells, minlength=n_cells) / (n * cfg.sample_ms / 1000.0)
-    # the recorded cells' own synaptic input (indices into all 2n cells, E and I)
-    mua_current = np.stack(
-        [
-            np.asarray(i_e, np.float64)[:, rec.mua_cells].sum(axis=1),
-            np.asarray(i_i, np.float64)[:, rec.mua_cells].sum(axis=1),
-        ],
-        axis=1,
-    )
-    return rec, t, cells, rates, mua_current
+    for j in range(count):
+        i_e, i_i = sc.i_e[j, warm:], sc.i_i[j, warm:]
+        t = np.asarray(sc.spike_times_ms[j], np.float64) / 1000.0 - warm * cfg.sample_ms / 1000.0
+        keep = t >= 0
+        t, cells = t[keep], np.asarray(sc.spike_ids[j])[keep]
+        # spike of step s is at s·dt; +dt/2 keeps float rounding from moving it across a sample
+        # edge
+        rec = simulate_lfp(
+            i_e,
+            i_i,
+            t + 0.5 * float(p.dt_ms) / 1000.0,
+            cells,
+            np.asarray(sc.positions),
+            cfg.lfp_config(),
+            key=jax.random.fold_in(jax.random.fold_in(key, 2), first + j),
+            pyramidal=np.asarray(sc.cell_types) == 0,
+        )
+        rates = np.bincount(cells, minlength=n_cells) / (n * cfg.sample_ms / 1000.0)
+        # the recorded cells' own synaptic input (indices into all 2n cells, E and I)
+        mua_current = np.stack(
+            [
+                np.asarray(i_e, np.float64)[:, rec.mua_cells].sum(axis=1),
+                np.asarray(i_i, np.float64)[:, rec.mua_cells].sum(axis=1),
+            ],
+            axis=1,
+        )
+        yield rec, t, cells, rates, mua_current
+
+
+def _batches(segs: list[tuple[int, int]], start: int, size: int) -> list[tuple[int, int, int]]:
+    """``(first segment, count, samples each)``: segments ``start …`` in runs of at most
+    ``size`` consecutive segments of the same length (the last segment may be shorter)."""
+    out: list[tuple[int, int, int]] = []
+    for index in range(start, len(segs)):
+        n = segs[index][1]
+        if out and out[-1][2] == n and out[-1][1] < size:
+            first, count, _ = out[-1]
+            out[-1] = (first, count + 1, n)
+        else:
+            out.append((index, 1, n))
+    return out
 
 
 def _attrs(cfg: LFPDatasetConfig) -> dict:
     return {
         "dataset": NAME,
         "description": "LFP (Mazzoni et al. 2015 proxy) of the E/I ring with a multi-unit label",
-        **{f"config.{k}": v for k, v in asdict(cfg).items()},
+        # batch_segments does not change the data: not recorded
+        **{f"config.{k}": v for k, v in asdict(cfg).items() if k != "batch_segments"},
         "seed": cfg.seed,
         "ring_params": asdict(cfg.ring()),
         "lfp_params": asdict(cfg.lfp_config()),
@@ -285,29 +321,28 @@ def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> tuple[
             desc=f"{NAME} → {path.name}",
             disable=not progress,
         )
-        rec = None
-        for index, (first, n) in enumerate(segs):
-            if index < done:
-                continue
-            rec, t, cells, rates, mua_current = _segment(cfg, index, n, key)
-            w.f["spike_times_s"][index] = t + first / cfg.sample_rate_hz
-            w.f["spike_cells"][index] = cells.astype(np.int16)
-            if "mua_cells" not in w.f:
-                w.f.create_dataset("mua_cells", data=rec.mua_cells)
-                w.f.create_dataset("weights", data=rec.weights)
-            w.write_rows(
-                first,
-                {
-                    "time_s": (first + np.arange(n)) / cfg.sample_rate_hz,
-                    "lfp": rec.lfp.astype(np.float32),
-                    "spike": rec.spike,
-                    "proxy": rec.proxy.astype(np.float32),
-                    "mua_current": mua_current.astype(np.float32),
-                    "segment": np.full(n, index, np.uint16),
-                },
-            )
-            w.write_rows(index, {"rates_hz": rates[None].astype(np.float32)})
-            bar.update(n)
+        for first_seg, count, n in _batches(segs, done, cfg.batch_segments):
+            batch = _segments(cfg, first_seg, count, n, key)
+            for index, (rec, t, cells, rates, mua_current) in enumerate(batch, first_seg):
+                first = segs[index][0]
+                w.f["spike_times_s"][index] = t + first / cfg.sample_rate_hz
+                w.f["spike_cells"][index] = cells.astype(np.int16)
+                if "mua_cells" not in w.f:
+                    w.f.create_dataset("mua_cells", data=rec.mua_cells)
+                    w.f.create_dataset("weights", data=rec.weights)
+                w.write_rows(
+                    first,
+                    {
+                        "time_s": (first + np.arange(n)) / cfg.sample_rate_hz,
+                        "lfp": rec.lfp.astype(np.float32),
+                        "spike": rec.spike,
+                        "proxy": rec.proxy.astype(np.float32),
+                        "mua_current": mua_current.astype(np.float32),
+                        "segment": np.full(n, index, np.uint16),
+                    },
+                )
+                w.write_rows(index, {"rates_hz": rates[None].astype(np.float32)})
+                bar.update(n)
         bar.close()
         spike = np.asarray(w.f["spike"][()])
         rates = np.asarray(w.f["rates_hz"][()])
@@ -496,6 +531,8 @@ register(
         add_arguments=_add_arguments,
         generate=_generate,
         plot=plot_lfp,
+        single_process="it is one recording of consecutive segments (per-sample arrays beside "
+        "per-segment ones), for which no shard layout is written yet",
     )
 )
 

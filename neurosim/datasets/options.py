@@ -22,6 +22,10 @@ from ..argtypes import nonneg_int
 _KEY = "neurosim.option"
 
 
+#: the ``default`` of an option that must be given (a field without default, a required flag)
+REQUIRED = dataclasses.MISSING
+
+
 def option(
     default: Any,
     *,
@@ -29,18 +33,35 @@ def option(
     type: Callable[[str], Any] | None = None,
     choices: Sequence[Any] | None = None,
     flag: str | None = None,
+    repeat: bool = False,
+    metavar: str | None = None,
 ):
     """A dataclass field with a default that is also a CLI option.
 
     Args:
-        default: the field's default (and the option's).
+        default: the field's default (and the option's); :data:`REQUIRED`: no default, the
+            flag must be given (such fields come first in the dataclass).
         help: the option's help; ``{default}`` (with any format spec, e.g. ``{default:g}``) is
             replaced by the default.
         type: the ``argparse`` type (e.g. :func:`neurosim.argtypes.positive_float`).
         choices: allowed values.
         flag: the option's name (default ``--`` + the field name with ``-`` for ``_``).
+        repeat: the flag may be given several times; the field is the tuple of the values
+            (default ``()``).
+        metavar: the value's name in ``--help``.
     """
-    meta = {_KEY: {"help": help, "type": type, "choices": choices, "flag": flag}}
+    meta = {
+        _KEY: {
+            "help": help,
+            "type": type,
+            "choices": choices,
+            "flag": flag,
+            "repeat": repeat,
+            "metavar": metavar,
+        }
+    }
+    if default is REQUIRED:
+        return dataclasses.field(metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -51,21 +72,30 @@ def _options(cls):
 def add_config_arguments(p: argparse.ArgumentParser, cls) -> None:
     """Add one option per :func:`option` field of the dataclass ``cls``, in field order."""
     for f, o in _options(cls):
-        kw: dict[str, Any] = {
-            "dest": f.name,
-            "default": f.default,
-            "help": o["help"].format(default=f.default),
-        }
-        if o["type"] is not None:
-            kw["type"] = o["type"]
-        if o["choices"] is not None:
-            kw["choices"] = o["choices"]
+        kw: dict[str, Any] = {"dest": f.name}
+        if f.default is REQUIRED:
+            kw.update(required=True, help=o["help"])
+        else:
+            kw.update(default=f.default, help=o["help"].format(default=f.default))
+        if o["repeat"]:  # argparse appends to a list: start from none (config_from_args: ())
+            kw.update(action="append", default=None)
+        for name in ("type", "choices", "metavar"):
+            if o[name] is not None:
+                kw[name] = o[name]
         p.add_argument(o["flag"] or "--" + f.name.replace("_", "-"), **kw)
 
 
 def config_from_args(cls, args: argparse.Namespace, **fields: Any):
-    """The config of the parsed ``args``: every option field, plus ``fields`` (e.g. ``seed``)."""
-    return cls(**{f.name: getattr(args, f.name) for f, _ in _options(cls)}, **fields)
+    """The config of the parsed ``args``: every option field, plus ``fields`` (e.g. ``seed``).
+
+    A repeatable option's values become a tuple (``()`` when the flag was not given)."""
+    values = {}
+    for f, o in _options(cls):
+        v = getattr(args, f.name)
+        if o["repeat"]:
+            v = tuple(v) if v is not None else f.default
+        values[f.name] = v
+    return cls(**values, **fields)
 
 
 def add_common_output_args(p: argparse.ArgumentParser, *, out_help: str) -> None:

@@ -25,6 +25,11 @@ class DatasetSpec:
         multiprocess: under several JAX processes (``--distributed``) each process writes its
             own shard of the rows (``neurosim join-shards`` joins them); False: the generator
             refuses to run on several processes.
+        single_process: why the dataset cannot be split between processes (with
+            ``multiprocess=False``): the ``--distributed`` error says it.
+        summarise: ``summarise(h5py.File) -> dict`` recomputes the summary attributes that a
+            shard holds over its own rows (``shard.summary``) over a joined file; None: the
+            dataset's shards have none.
     """
 
     name: str
@@ -33,6 +38,8 @@ class DatasetSpec:
     generate: Callable[[argparse.Namespace], Path]
     plot: Callable[..., Path] | None = None
     multiprocess: bool = False
+    single_process: str = ""
+    summarise: Callable[..., dict] | None = None
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}

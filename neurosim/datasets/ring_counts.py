@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jax
@@ -29,37 +30,130 @@ from ..ring import RingParams, ring_params, simulate_ring
 from ..ring.connectivity import cell_types, positions
 from ..ring.presets import PRESET_DESCRIPTIONS, PRESETS
 from ..ring.recording import steps_of
-from .options import add_common_output_args
+from .options import (
+    REQUIRED,
+    add_common_output_args,
+    add_config_arguments,
+    config_from_args,
+    option,
+)
 from .registry import DatasetSpec, register
 
 NAME = "ring-counts"
+
+
+# RingParams fields that are integers or booleans (the others are numbers).
+_INT_FIELDS = tuple(f.name for f in dataclasses.fields(RingParams) if f.type == "int")
+_BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(RingParams) if f.type == "bool")
+
+
+def _parse_param(text: str) -> tuple[str, float | int | bool]:
+    """``NAME=VALUE``: a number; an integer for integer fields; 0/1/true/false for booleans."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. s_EE=0.02), got {text!r}")
+    name, value = name.strip(), value.strip()
+    if name in _BOOL_FIELDS:
+        flag = {"1": True, "true": True, "0": False, "false": False}.get(value.lower())
+        if flag is None:
+            raise argparse.ArgumentTypeError(
+                f"value of {name!r} must be 0, 1, true or false, got {value!r}"
+            )
+        return name, flag
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"value of {name!r} must be a number, got {value!r}"
+        ) from None
+    if name in _INT_FIELDS:
+        if not number.is_integer():
+            raise argparse.ArgumentTypeError(f"value of {name!r} must be an integer, got {value!r}")
+        return name, int(number)
+    return name, number
+
+
+@dataclass(frozen=True)
+class RingCountsConfig:
+    """Parameters of a ring-counts dataset (defaults: the CLI's).
+
+    Attributes:
+        n_trials: number of trials (``--trials``, required).
+        duration_ms: trial length (ms), a whole number of bins.
+        bin_ms: count bin width (ms), a multiple of the ring's dt.
+        preset: ring parameter preset (``fig1``, ``fig2``, ``fig3``).
+        ss: fig3's coupling scale (None: the preset's 0.015).
+        overrides: ``(name, value)`` pairs replacing ring parameters (``--param NAME=VALUE``).
+        batch_size: trials simulated (and written) at a time; does not change the file.
+        seed: random seed (trial t uses ``fold_in(jax.random.key(seed), t)``).
+    """
+
+    # Fields declared with option() are also the CLI's options (`neurosim generate ring-counts`).
+    n_trials: int = option(
+        REQUIRED, flag="--trials", type=positive_int, help="number of trials (required)"
+    )
+    duration_ms: float = option(
+        3000.0, type=positive_float, help="trial length in ms (default {default:g})"
+    )
+    bin_ms: float = option(
+        10.0,
+        type=positive_float,
+        help="count bin width in ms, a multiple of dt (default {default:g})",
+    )
+    preset: str = option(
+        "fig1",
+        choices=sorted(PRESETS),
+        help="parameter set (default {default}): "
+        + "; ".join(f"{k}: {v}" for k, v in PRESET_DESCRIPTIONS.items()),
+    )
+    ss: float | None = option(
+        None, type=float, help="fig3 only: coupling scale ss (default: fig3's 0.015)"
+    )
+    overrides: tuple[tuple[str, float | int | bool], ...] = option(
+        (),
+        flag="--param",
+        type=_parse_param,
+        repeat=True,
+        metavar="NAME=VALUE",
+        help="override any ring parameter, e.g. --param rho=0.2 --param dt_ms=0.1 "
+        "(names: see docs/ring.md; n_per_type an integer, synaptic 0/1/true/false); repeatable",
+    )
+    batch_size: int = option(
+        64, type=positive_int, help="trials simulated at a time (default {default})"
+    )
+    seed: int = 0
+
+    def check(self) -> None:
+        if not isinstance(self.n_trials, (int, np.integer)) or self.n_trials < 1:
+            raise ValueError(f"n_trials must be a positive integer, got {self.n_trials!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    def ring_params(self) -> RingParams:
+        """The preset's parameters with ``ss`` and the overrides applied (validated)."""
+        return ring_params(self.preset, ss=self.ss, **dict(self.overrides))
 
 
 def generate_ring_counts(
     out: str | os.PathLike,
     params: RingParams | None = None,
     *,
-    n_trials: int,
-    duration_ms: float = 3000.0,
-    bin_ms: float = 10.0,
-    seed: int = 0,
-    preset: str = "fig1",
-    batch_size: int = 64,
+    config: RingCountsConfig | None = None,
     overwrite: bool = False,
     progress: bool = True,
     process: tuple[int, int] | None = None,
+    **fields,
 ) -> Path:
     """Write ``n_trials`` trials of binned spike counts and external input to an HDF5 file.
 
     Args:
         out: output file (``.h5``/``.hdf5``); written atomically, resumable.
-        params: ring parameters (scalars); default: the preset's.
-        n_trials: number of trials.
-        duration_ms, bin_ms: trial length and bin width (a multiple of dt; duration a multiple
-            of the bin).
-        seed: random seed (trial t uses ``fold_in(jax.random.key(seed), t)``).
-        preset: recorded as an attribute (and used when ``params`` is None).
-        batch_size: trials simulated (and written) at a time.
+        params: ring parameters (scalars); default: ``config.ring_params()`` (the preset's,
+            with ``ss`` and ``overrides``). When given, ``preset`` is only recorded, and
+            ``ss``/``overrides`` must be left unset.
+        config: the dataset's parameters (:class:`RingCountsConfig`).
         overwrite: replace an existing file.
         progress: show a progress bar.
         process: ``(index, count)``: write only shard ``index`` of ``count`` (contiguous
@@ -67,17 +161,27 @@ def generate_ring_counts(
             ``neurosim join-shards`` joins the shards into the file one process writes. Default:
             ``(jax.process_index(), jax.process_count())``, i.e. one whole file unless JAX runs
             several processes (:func:`neurosim.parallel.init_distributed`).
+        **fields: :class:`RingCountsConfig` fields (``n_trials``, ``duration_ms``, ``bin_ms``,
+            ``preset``, ``batch_size``, ``seed`` …), replacing those of ``config``.
 
     Returns:
         The path written (the shard's, when there are several processes).
+
+    Raises:
+        ValueError: bad parameters or output path; FileExistsError: the output exists.
     """
-    p = ring_params(preset) if params is None else params.validate()
+    try:
+        cfg = RingCountsConfig(**fields) if config is None else replace(config, **fields)
+    except TypeError as e:  # an unknown field or no n_trials: name them
+        raise ValueError(f"generate_ring_counts: {e}") from None
+    cfg.check()
+    if params is not None and (cfg.ss is not None or cfg.overrides):
+        raise ValueError("give either params or ss/overrides, not both")
+    n_trials, duration_ms, bin_ms = cfg.n_trials, cfg.duration_ms, cfg.bin_ms
+    seed, preset, batch_size = cfg.seed, cfg.preset, cfg.batch_size
+    p = cfg.ring_params() if params is None else params.validate()
     if p.n_sets is not None:
         raise ValueError("ring-counts needs one parameter set (scalar parameters), not a sweep")
-    if not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
-        raise ValueError(f"n_trials must be a positive integer, got {n_trials!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_steps = steps_of(duration_ms, p.dt_ms, "duration_ms")
     bin_steps = steps_of(bin_ms, p.dt_ms, "bin_ms")
     if n_steps % bin_steps:
@@ -157,91 +261,15 @@ def generate_ring_counts(
 # ------------------------------------------------------------------------------------ CLI
 
 
-# RingParams fields that are integers or booleans (the others are numbers).
-_INT_FIELDS = tuple(f.name for f in dataclasses.fields(RingParams) if f.type == "int")
-_BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(RingParams) if f.type == "bool")
-
-
-def _parse_param(text: str) -> tuple[str, float | int | bool]:
-    """``NAME=VALUE``: a number; an integer for integer fields; 0/1/true/false for booleans."""
-    name, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. s_EE=0.02), got {text!r}")
-    name, value = name.strip(), value.strip()
-    if name in _BOOL_FIELDS:
-        flag = {"1": True, "true": True, "0": False, "false": False}.get(value.lower())
-        if flag is None:
-            raise argparse.ArgumentTypeError(
-                f"value of {name!r} must be 0, 1, true or false, got {value!r}"
-            )
-        return name, flag
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"value of {name!r} must be a number, got {value!r}"
-        ) from None
-    if name in _INT_FIELDS:
-        if not number.is_integer():
-            raise argparse.ArgumentTypeError(f"value of {name!r} must be an integer, got {value!r}")
-        return name, int(number)
-    return name, number
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trials", type=positive_int, required=True, help="number of trials")
-    p.add_argument(
-        "--duration-ms",
-        type=positive_float,
-        default=3000.0,
-        help="trial length in ms (default 3000)",
-    )
-    p.add_argument(
-        "--bin-ms",
-        type=positive_float,
-        default=10.0,
-        help="count bin width in ms, a multiple of dt (default 10)",
-    )
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default="fig1",
-        help="parameter set: " + "; ".join(f"{k}: {v}" for k, v in PRESET_DESCRIPTIONS.items()),
-    )
-    p.add_argument(
-        "--ss", type=float, default=None, help="fig3 only: coupling scale ss (default 0.015)"
-    )
-    p.add_argument(
-        "--param",
-        type=_parse_param,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override any ring parameter, e.g. --param rho=0.2 --param dt_ms=0.1 "
-        "(names: see docs/ring.md; n_per_type an integer, synaptic 0/1/true/false); repeatable",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=64,
-        help="trials simulated at a time (default 64)",
-    )
+    add_config_arguments(p, RingCountsConfig)
     add_common_output_args(p, out_help="output HDF5 file (.h5)")
 
 
 def generate(args: argparse.Namespace) -> Path:
-    params = ring_params(args.preset, ss=args.ss, **dict(args.param))
+    cfg = config_from_args(RingCountsConfig, args, seed=args.seed)
     return generate_ring_counts(
-        args.out,
-        params,
-        n_trials=args.trials,
-        duration_ms=args.duration_ms,
-        bin_ms=args.bin_ms,
-        seed=args.seed,
-        preset=args.preset,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
+        args.out, config=cfg, overwrite=args.overwrite, progress=not args.no_progress
     )
 
 

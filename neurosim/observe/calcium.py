@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import parallel
 from .indicators import Indicator, fluorescence, get_indicator
 from .noise import _median_abs, calibrate_noise_sigma, drift_knots, interpolate_knots
 from .sources import SpikeTrains, bin_spikes, frame_index, poisson_spike_times
@@ -301,8 +302,12 @@ def _pipeline(
     key_noise,
     ind: Indicator,
 ):
-    """Calcium → ΔF/F → + neuropil + drift, and the unit shot-like noise, in one XLA program."""
-    calcium = _scan_two_ar1(w_d, w_r, g_d, g_r).T
+    """Calcium → ΔF/F → + neuropil + drift, and the unit shot-like noise, in one XLA program.
+
+    Per-cell inputs have cells on axis 0 (``w_d``, ``w_r``: ``(n_cells, n_frames)``), so that
+    :func:`neurosim.parallel.shard_batch` can split them across devices; cells are independent.
+    """
+    calcium = _scan_two_ar1(w_d.T, w_r.T, g_d, g_r).T
     clean = fluorescence(calcium, ind) * amp[:, None]
     drift = interpolate_knots(knots, i0, frac)
     base = clean + np_add[None, :] + drift
@@ -352,6 +357,7 @@ def simulate_calcium(
     key: jax.Array,
     n_frames: int | None = None,
     neuropil: np.ndarray | None = None,
+    shard: bool = True,
 ) -> CalciumRecording:
     """Record calcium fluorescence of spiking cells (see the module docstring for the model).
 
@@ -363,6 +369,10 @@ def simulate_calcium(
         n_frames: frames to record (default: the whole frames in ``spikes.duration_s``).
         neuropil: a shared neuropil trace ``(n_frames,)`` to use instead of drawing one (lets
             cells simulated in several chunks share it); only used if ``neuropil_coef > 0``.
+        shard: split the cells across the local devices when there are several
+            (:func:`neurosim.parallel.shard_batch`, at least 2 cells a device); the recording is
+            the same as on one device. The spike binning and the noise calibration run on the
+            host (NumPy) either way.
 
     Returns:
         :class:`CalciumRecording`.
@@ -404,17 +414,19 @@ def simulate_calcium(
     drift = drift_knots(
         n_cells, n_frames, f, key=k_drift, sd=cfg.drift_sd, timescale_s=cfg.drift_timescale_s
     )
-    calcium, clean, base, unit, d_base, d_unit = _pipeline(
-        *_influx(times, n_frames, f, tau_r, tau_d, w),
-        jnp.asarray(amp, jnp.float32),
-        jnp.asarray(np_add),
-        *drift,
-        k_noise,
-        ind,
-    )
-    calcium, clean, base, unit, d_base, d_unit = (
-        np.asarray(x) for x in (calcium, clean, base, unit, d_base, d_unit)
-    )
+    w_d, w_r, g_d, g_r = _influx(times, n_frames, f, tau_r, tau_d, w)
+    args = (w_d.T, w_r.T, g_d, g_r, amp.astype(np.float32), np_add, *drift, k_noise)
+    n_run = n_cells
+    # The unit noise is drawn inside for the (padded) batch shape: with JAX's partitionable
+    # threefry the first n_cells rows of a (n_run, n_frames) draw are the (n_cells, n_frames)
+    # draw, so padding does not change them; without it, stay on one device.
+    if shard and jax.config.jax_threefry_partitionable:
+        axes = (0, 0, 0, 0, 0, None, 0, None, None, None)
+        args, n_run = parallel.shard_batch(args, n_cells, axes=axes, min_per_device=2)
+    out = _pipeline(*args, ind)
+    if n_run != n_cells:
+        out = parallel.unpad(out, n_cells)
+    calcium, clean, base, unit, d_base, d_unit = (np.asarray(x) for x in out)
     if cfg.noise_level is not None:
         sigma, nu = calibrate_noise_sigma(base, unit, f, cfg.noise_level, diffs=(d_base, d_unit))
         s32 = sigma[:, None].astype(np.float32)
