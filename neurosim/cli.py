@@ -39,7 +39,7 @@ def add_devices_arg(p: argparse.ArgumentParser, spec=None) -> None:
         default=None,
         metavar="all|N",
         help="split each batch across all local devices (default) or the first N; the file is "
-        "the same for any number (on CPU, N devices = N XLA host devices, one thread each)",
+        "the same for any number (on CPU, N devices = N XLA host devices)",
     )
     if spec is None or spec.multiprocess:
         help_text = (

@@ -10,9 +10,10 @@ scheduler of neurosim's own is involved. Because every batch element is computed
 results are identical to a one-device run for the same seed.
 
 Which devices: :func:`set_devices` (the CLI's ``--devices all|N``) chooses the first N local
-devices, default all of them. On CPU, XLA runs one device's computation on one thread, so a
-batched simulation on the default single CPU device uses one core; :func:`use_cpu_cores` asks
-JAX for one host device per core. It must run before JAX first touches a device (the CLI and
+devices, default all of them. On CPU, JAX has one device by default, whose large elementwise
+kernels XLA splits over a thread pool shared by all devices of the process;
+:func:`use_cpu_cores` asks JAX for one host device per core, so that a batch is split into
+independent programs (one per device). It must run before JAX first touches a device (the CLI and
 the benchmarks call it at start-up); later calls change nothing.
 
 Several processes (hosts): :func:`init_distributed` starts :func:`jax.distributed.initialize`

@@ -132,7 +132,7 @@ class LFPDatasetConfig:
         8,
         type=positive_int,
         help="segments of equal length simulated at once as a batch of ring trials, split "
-        "across the local devices from 8 per device on; does not change the file; memory: "
+        "across the local devices from 64 per device on; does not change the file; memory: "
         "about 6 MB per simulated second of each (default {default})",
     )
     seed: int = 0

@@ -239,7 +239,8 @@ def generate_ring_counts(
             disable=not progress,
         )
         while done < hi - lo:
-            b = min(batch_size, hi - lo - done)
+            # batch_size trials per device (simulate_ring splits a batch of >= 64 per device)
+            b = min(batch_size * len(parallel.local_devices()), hi - lo - done)
             r = simulate_ring(
                 p,
                 key=key,
