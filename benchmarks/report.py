@@ -423,19 +423,42 @@ DOC_EXPLAIN = """## Where the time goes
   grows with steps × neurons, and the backward loop is JAX's derivative of the forward loop,
   not tuned by hand: here a gradient costs the multiple of a forward run shown in the gradient
   table, more than the few times a reverse pass usually costs (room for later work).
-- **Training.** The small recurrent models of the notebooks are bound by their per-time-step
-  recurrence of small matrices (the LFP BiLSTM: 100 steps × 2 layers × 2 directions per
-  batch), not by the arithmetic; the engine runs `steps_per_call` optimiser steps in one
-  compiled call, so Python and data loading cost nothing per step.
+- **Training.** Keras 3 on its JAX backend compiles the same model into the same kind of XLA
+  program as the engine, so per optimiser step the two do the same arithmetic in the same
+  kernels; what differs is what surrounds the step (Keras' data adapter and callbacks per
+  epoch, the engine's `steps_per_call` steps per compiled call). The small recurrent models are
+  not bound by the loop's per-step bookkeeping here: unrolling the LSTM loop made a step slower
+  (calcium-detect seed, LSTM(64) on windows of 20: 1.25 ms a step with `nnx.RNN(unroll=1)`,
+  2.7 ms with 5, 3.6 ms with 20; the LFP BiLSTM: 71 ms with 1, 112 ms with 4; CPU time on a
+  loaded machine, a throwaway probe of `benchmarks.train.bench_config`), and so did the fused
+  BiLSTM (`impl="fused"`, `benchmarks/bench_lstm_cells.py`). That is why the training
+  table's ratios stay near 1 and the 2× target is not met on CPU.
+- **Threads on CPU.** XLA's CPU backend splits one device's large elementwise kernels over a
+  thread pool of one thread per core (`outer_dimension_partitions` in the compiled HLO;
+  `NPROC=1` before JAX starts turns it off). A single device therefore already uses both cores
+  of this machine, several CPU devices compete for the same threads, and on a loaded machine
+  the threads wait for each other (as Brian2's OpenMP threads do, below). For the ring this
+  made two devices of 32 trials 4× slower than one device of 64 (105 against 26 µs a step,
+  `bench_ring.py --trials 64 --devices 1 2 --no-brian`, nearly quiet); 32 trials in one
+  device's lanes also cost twice as much per step as 64 (60 against 30 µs CPU time, a probe
+  of the compiled trial loop). The ring now splits a batch across devices only from 64 trials
+  per device.
 - **Start-up.** Through the CLI a dataset also pays the interpreter and JAX start-up and the
   compilation of its simulation, which is why the small datasets of `--quick` show low
-  throughput in the dataset table.
+  throughput in the dataset table. For `neurosim generate ring-counts --trials 64 --duration-ms
+  3000` (cProfile, loaded machine) about 2.7 s went to starting Python and importing JAX and
+  neurosim, about 5 s to 21 compilations (the trial loop and many small jitted helpers) and the
+  rest to the simulation itself; before the ring stopped splitting 64 trials across the CLI's
+  two devices, the same command took 12.7–14.7 s here, after it 8.3 s. JAX's persistent
+  compilation cache skips most of the compilation on the next run of the same command:
+  `JAX_COMPILATION_CACHE_DIR=~/.cache/jax JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+  neurosim generate ...` (8.1 s, then 7.1 and 6.7 s on the runs after).
 - **Convolutions inside a loop.** XLA's CPU backend runs a convolution (and its gradient)
   inside a `lax.scan`/while loop through a much slower path than outside one: the calcium-rate
   CNN (the Spikefinder "elephant", 120,131 parameters, batch 256) took 2.3 s per optimiser step
   when the engine ran its steps under `lax.scan`, 0.14 s as one step per compiled call. The
   engine therefore dispatches models with a convolution one step at a time (no loop), and
-  scans `steps_per_call` steps only for the others. A Keras peer for this CNN is not written.
+  scans `steps_per_call` steps only for the others.
 - **Brian2 with OpenMP threads** was far *slower* than with one thread in the committed CPU
   run (HH and ring tables): on a 2-core machine shared with other jobs, OpenMP threads wait on
   each other. Rerun on a quiet machine before reading anything into those rows.
@@ -445,7 +468,10 @@ DOC_EXPLAIN = """## Where the time goes
 - Training, every `seed` config at least 2× faster per epoch than Keras 3 (JAX backend):
   {keras_verdict}
 - The ring, 64 trials 10× faster than Brian2's C++ standalone: not measured by `--quick`
-  (8 trials of 1 s); run `python -m benchmarks run --suite sim --peers`.
+  (8 trials of 1 s). `python benchmarks/bench_ring.py --trials 1 64 --repeats 3` on the quiet
+  2-core AMD EPYC (`benchmarks/results/ring_cpu2_20261202.json`): 9.2× at 64 trials (1.42 s
+  against 13.09 s; 23.7 against 218 µs a step) and 3.0× for one trial: not met, and an Intel
+  Xeon measured 3.6× earlier (docs/ring.md).
 - GPU targets: no GPU has been measured.
 
 ## When a GPU pays off
