@@ -400,9 +400,11 @@ python -m benchmarks run --suite sim --peers      # full sizes, one suite
 python -m benchmarks report                       # this page and the README's speed table
 ```
 
-`--quick` without `--peers` took 2 min 11 s on the 2-core AMD EPYC with a load average of about
-2 (2026-12-02); with `--peers` most of the extra time is Brian2 generating and compiling its C++
-project for every configuration (10–30 s each).
+`--quick --peers --plot` took 3 min 22 s on the 2-core AMD EPYC (load average 0.9 at the start,
+3.4 at the end, 2026-12-02), most of the peers' share being Brian2 generating and compiling its
+C++ project for every configuration (4–8 s each). The full sizes without `--peers` took 8 min 28 s
+on the same machine while other jobs ran (not committed: the committed CPU result is the quick
+run, which has the peers).
 """
 
 DOC_EXPLAIN = """## Where the time goes
