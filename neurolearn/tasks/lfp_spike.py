@@ -252,6 +252,26 @@ class LFPSpikeTask(Task):
             "epochs": 10,
             "patience": 3,
         },
+        # forecasting (the seed's label) with a causal CNN read at the window's last sample
+        # (it sees the last 27 samples), class-balanced, chosen on validation among three
+        # causal CNNs: on the 300 s file it beats the logistic baseline on every seed's test
+        # split, by a small margin (docs/tasks/lfp-spike.md)
+        "forecast": {
+            "label_position": None,
+            "model": {
+                "name": "cnn",
+                "channels": [32, 32, 32],
+                "kernels": [15, 9, 5],
+                "causal": True,
+                "dense": 32,
+            },
+            "balance": True,
+            "stride": 2,
+            "batch_size": 256,
+            "learning_rate": 3e-4,
+            "epochs": 10,
+            "patience": 3,
+        },
         # the quickstart (seconds on a 60 s file): detection, a tiny CNN, 3 epochs
         "small": {
             "label_position": 50,
@@ -409,7 +429,9 @@ class LFPSpikeTask(Task):
                     **sp.details,
                     "leaky": cfg.stride < span,
                     "note": "the seed's split; held-out windows share samples with training "
-                    "windows, so held-out scores are optimistic (use split=blocks)",
+                    "windows, so held-out scores are not independent of training (on this "
+                    "task's labels they were not inflated either: docs/tasks/lfp-spike.md; "
+                    "use split=blocks)",
                 },
             )
         else:
