@@ -9,7 +9,8 @@ the markers ``<!-- results:begin -->`` and ``<!-- results:end -->`` of ``DOCS/TA
 the baselines on the same examples, the command of each variant, the data it was trained on,
 the CPU and versions, and the figures of its first seed (copied to ``DOCS/figures/``). With
 ``--readme``, the README's table between ``<!-- results-table:begin -->`` and
-``<!-- results-table:end -->`` gets one row per task: its ``best`` variant (else its first).
+``<!-- results-table:end -->`` gets one row per task: its ``best`` variant with the fewest
+overrides, and of those the one with the most seeds (else its first variant).
 
 Nothing here is typed by hand: rerun the command after training to refresh the pages. The
 run records behind the committed pages (run.json, metrics.json, config.json, split.json,
@@ -245,7 +246,8 @@ def _readme_table(by_task: dict[str, list[Variant]], docs: Path, readme: Path) -
     for task, variants in by_task.items():
         t = get(task)
         best = [x for x in variants if x.preset == "best"]
-        v = min(best, key=lambda x: len(x.overrides)) if best else variants[0]
+        # the plain `best` (fewest overrides), on the file it has the most seeds on
+        v = min(best, key=lambda x: (len(x.overrides), -len(x.runs))) if best else variants[0]
         metric = t.monitor[0].removeprefix("val_")
         lower = t.monitor[1] == "min"
         val = _stat([m["metrics"]["val"].get(metric) for m in v.metrics])

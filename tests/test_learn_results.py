@@ -63,6 +63,25 @@ def test_runs_on_other_data_files_are_other_variants_named_by_their_file(runs, t
     assert not collect_runs([runs])["hh-voltage"][0].label.endswith("toy.h5")
 
 
+def test_the_readme_row_is_the_best_variant_with_the_most_seeds(runs, tmp_path):
+    import shutil
+
+    # `best` on another file too (listed after toy.h5), with two seeds there against one
+    for s in (0, 1):
+        other = tmp_path / "runs" / f"b-other-s{s}"
+        shutil.copytree(runs / "b-s0", other)
+        info = json.loads((other / "run.json").read_text())
+        info["data"] = {**info["data"], "path": "/x/zz.h5", "sha256": "e" * 64}
+        info["seed"] = s
+        (other / "run.json").write_text(json.dumps(info))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results-table:begin -->\n<!-- results-table:end -->\n")
+    (tmp_path / "docs").mkdir()
+    write_results([runs, tmp_path / "runs"], docs=tmp_path / "docs", readme=readme)
+    [line] = [x for x in readme.read_text().splitlines() if x.startswith("| hh-voltage |")]
+    assert line.startswith("| hh-voltage | best ") and "· zz.h5 | 2 |" in line, line
+
+
 def test_the_page_holds_mean_and_sd_over_seeds_and_the_baselines(runs, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

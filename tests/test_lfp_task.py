@@ -43,7 +43,7 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def raw(files):
     with h5py.File(files[0]) as f:
-        return {k: f[k][()] for k in ("lfp", "spike", "segment", "mua_current")}
+        return {k: f[k][()] for k in ("lfp", "spike", "segment", "mua_current", "proxy")}
 
 
 def cfg_of(**over):
@@ -79,6 +79,18 @@ def test_labels_and_windows_are_the_raw_arrays(files, raw, over):
     y = src.fetch(src.arrays, np.arange(len(src)))["y"]
     assert 0 < y.mean() < 0.2
     assert y.sum() == raw["spike"][np.asarray(src.arrays["starts"]) + offset].sum()
+
+
+def test_proxy_input_is_the_noise_free_array(files, raw):
+    cfg, p = prepared(files[0], input="proxy", **DETECT)
+    src = p.sources["val"]
+    idx = np.linspace(0, len(src) - 1, 10).astype(int)
+    b = src.fetch(src.arrays, idx)
+    for j, s in enumerate(np.asarray(src.arrays["starts"])[idx]):
+        w = p.normalisation.x.invert(b["x"][j])[:, 0]
+        np.testing.assert_allclose(w, raw["proxy"][s : s + cfg.window], rtol=1e-5, atol=1e-5)
+        # and not the recording (which has the 1/f noise on top)
+        assert np.abs(w - raw["lfp"][s : s + cfg.window]).max() > 0.05
 
 
 def test_block_split_leaves_a_gap_and_no_window_crosses_a_segment(files, raw):
@@ -256,7 +268,16 @@ def _short(src: Path, dst: Path, n: int) -> Path:
 
 @pytest.mark.parametrize(
     "case",
-    ["hh-voltage", "nan", "label-2", "too-short", "mua-on-csv", "csv-nan", "csv-label-2"],
+    [
+        "hh-voltage",
+        "nan",
+        "label-2",
+        "too-short",
+        "mua-on-csv",
+        "proxy-on-csv",
+        "csv-nan",
+        "csv-label-2",
+    ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(files, tmp_path, case):
     h5, csv = files
@@ -283,6 +304,9 @@ def test_bad_input_is_refused_and_nothing_is_written(files, tmp_path, case):
     elif case == "mua-on-csv":
         data, over = csv, {"input": "mua_current"}
         err, match = ValueError, r"input=mua_current .* only the HDF5 file has; .*lfp.csv"
+    elif case == "proxy-on-csv":
+        data, over = csv, {"input": "proxy"}
+        err, match = ValueError, r"input=proxy needs the noise-free LFP proxy, which only the HDF5"
     else:
         text = csv.read_text().splitlines()
         row = text[40].split(",")
@@ -331,6 +355,6 @@ def test_bad_config_values_are_refused():
     with pytest.raises(ValueError, match=r"label_position must be null .* \[0, 100\)"):
         cfg_of(label_position=100)
     with pytest.raises(ValueError, match="config input must be one of"):
-        cfg_of(input="proxy")
+        cfg_of(input="current")
     with pytest.raises(ValueError, match="config split must be one of"):
         cfg_of(split="interleaved")
