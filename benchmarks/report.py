@@ -439,12 +439,15 @@ DOC_EXPLAIN = """## Where the time goes
   thread pool of one thread per core (`outer_dimension_partitions` in the compiled HLO;
   `NPROC=1` before JAX starts turns it off). A single device therefore already uses both cores
   of this machine, several CPU devices compete for the same threads, and on a loaded machine
-  the threads wait for each other (as Brian2's OpenMP threads do, below). For the ring this
-  made two devices of 32 trials 4× slower than one device of 64 (105 against 26 µs a step,
-  `bench_ring.py --trials 64 --devices 1 2 --no-brian`, nearly quiet); 32 trials in one
-  device's lanes also cost twice as much per step as 64 (60 against 30 µs CPU time, a probe
-  of the compiled trial loop). The ring now splits a batch across devices only from 64 trials
-  per device.
+  the threads wait for each other (as Brian2's OpenMP threads do, below). For the ring,
+  64 trials on two devices of 32 took 105 µs a step against 26 µs on one device
+  (`bench_ring.py --trials 64 --devices 1 2 --no-brian`, with other jobs starting on the
+  machine), and 32 trials in one device's lanes cost twice as much per step as 64 on the loaded
+  machine (60 against 30 µs CPU time, a probe of the compiled trial loop). On the quiet machine
+  later the same probe gave 21.2 µs for two devices of 32 and 20.9 µs for one device of 64, and
+  31 against 38 µs for 128 trials (two devices of 64 against one). The ring therefore splits a
+  batch across devices only from 64 trials per device: nothing is lost on a quiet machine, and
+  a loaded one no longer makes the split 4× slower.
 - **Start-up.** Through the CLI a dataset also pays the interpreter and JAX start-up and the
   compilation of its simulation, which is why the small datasets of `--quick` show low
   throughput in the dataset table. For `neurosim generate ring-counts --trials 64 --duration-ms
@@ -472,8 +475,10 @@ DOC_EXPLAIN = """## Where the time goes
 - The ring, 64 trials 10× faster than Brian2's C++ standalone: not measured by `--quick`
   (8 trials of 1 s). `python benchmarks/bench_ring.py --trials 1 64 --repeats 3` on the quiet
   2-core AMD EPYC (`benchmarks/results/ring_cpu2_20261202.json`): 9.2× at 64 trials (1.42 s
-  against 13.09 s; 23.7 against 218 µs a step) and 3.0× for one trial: not met, and an Intel
-  Xeon measured 3.6× earlier (docs/ring.md).
+  against 13.09 s; 23.7 against 218 µs a step) and 3.0× for one trial; a second quiet run
+  (`--trials 64 --repeats 5 --devices 1 2`, `benchmarks/results/ring64_cpu2_20261202.json`)
+  gave 7.9× (26.0 against 205 µs a step): not met, and an Intel Xeon measured 3.6× earlier
+  (docs/ring.md).
 - GPU targets: no GPU has been measured.
 
 ## When a GPU pays off

@@ -19,11 +19,11 @@ from .presets import RingParams, ring_params
 #: (arrays (2, n, trials)); fewer trials are vmapped over the single-trial loop.
 DEFAULT_BATCH = 64
 _LANES_MIN = 8
-#: A batch is split across devices only when each then gets at least this many trials. Fewer
-#: trials per device measured slower than one device with all of them on a 2-core AMD EPYC
-#: (XLA CPU): 64 trials took 26 µs a step on one device and 105 µs on two devices of 32 (each
-#: device also splits its kernels over the cores), and 32 trials in the lanes of one device
-#: took twice the time of 64 (``docs/benchmarks.md``, "Where the time goes").
+#: A batch is split across devices only when each then gets at least this many trials. On a
+#: 2-core AMD EPYC (XLA CPU, each device also splitting its kernels over the cores), 64 trials
+#: took 105 µs a step on two devices of 32 against 26 µs on one device while other jobs ran,
+#: and the same on a quiet machine (21 µs); 128 trials gained from two devices of 64 (31
+#: against 38 µs). See ``docs/benchmarks.md``, "Where the time goes".
 _SHARD_MIN = 64
 
 
