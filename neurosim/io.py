@@ -331,6 +331,16 @@ def shard_path(out: str | os.PathLike, index: int, count: int) -> Path:
     return out.with_name(f"{out.stem}.shard-{index:05d}-of-{count:05d}{out.suffix}")
 
 
+def shard_output_path(out: str | os.PathLike, index: int, count: int, *, overwrite: bool) -> Path:
+    """The checked HDF5 output of process ``index`` of ``count``: ``out`` itself for one
+    process, else its :func:`shard_path` (``out`` names the joined file: only its suffix is
+    checked)."""
+    suffixes = (".h5", ".hdf5")
+    if count > 1:
+        out = shard_path(check_output_path(out, overwrite=True, suffixes=suffixes), index, count)
+    return check_output_path(out, overwrite=overwrite, suffixes=suffixes)
+
+
 def shard_attrs(
     n_rows: int,
     index: int,

@@ -172,16 +172,19 @@ def _compare_files(a: Path, b: Path, *, exact_attrs: bool = True):
                 assert str(fa.attrs[k]) == str(fb.attrs[k]), k
 
 
+def _equals_one_device(dataset: str, args: list[str], four_file: Path, tmp_path: Path) -> Path:
+    """Generate ``dataset`` on one device here and compare it with the 4-device file."""
+    one = tmp_path / four_file.name.replace("4.h5", "1.h5")
+    assert main(["generate", dataset, *args, "--out", str(one), "--no-progress",
+                 "--devices", "1"]) == 0  # fmt: skip
+    _compare_files(four_file, one)
+    return one
+
+
 def test_dataset_files_on_four_devices_equal_one_device(four, tmp_path):
     out, _ = four
-    one = tmp_path / "ring1.h5"
-    assert main(["generate", "ring-counts", *RING_ARGS, "--out", str(one), "--no-progress",
-                 "--devices", "1"]) == 0  # fmt: skip
-    _compare_files(out / "ring4.h5", one)
-    hv1 = tmp_path / "hv1.h5"
-    assert main(["generate", "hh-voltage", *HV_ARGS, "--out", str(hv1), "--no-progress",
-                 "--devices", "1"]) == 0  # fmt: skip
-    _compare_files(out / "hv4.h5", hv1)
+    _equals_one_device("ring-counts", RING_ARGS, out / "ring4.h5", tmp_path)
+    _equals_one_device("hh-voltage", HV_ARGS, out / "hv4.h5", tmp_path)
 
 
 def test_calcium_and_lfp_files_on_four_devices_equal_one_device(four, tmp_path):
@@ -189,14 +192,8 @@ def test_calcium_and_lfp_files_on_four_devices_equal_one_device(four, tmp_path):
     split = np.load(out / "split2.npz")
     assert list(split["calcium"]) == [4, 4]  # both chunks of 12 cells split, 3 per device
     assert list(split["lfp"]) == [4, 1]  # 32 segments split, 8 per device; the 33rd alone
-    ca1 = tmp_path / "ca1.h5"
-    assert main(["generate", "calcium", *CA_ARGS, "--out", str(ca1), "--no-progress",
-                 "--devices", "1"]) == 0  # fmt: skip
-    _compare_files(out / "ca4.h5", ca1)
-    lfp1 = tmp_path / "lfp1.h5"
-    assert main(["generate", "lfp", *LFP_ARGS, "--out", str(lfp1), "--no-progress",
-                 "--devices", "1"]) == 0  # fmt: skip
-    _compare_files(out / "lfp4.h5", lfp1)
+    _equals_one_device("calcium", CA_ARGS, out / "ca4.h5", tmp_path)
+    lfp1 = _equals_one_device("lfp", LFP_ARGS, out / "lfp4.h5", tmp_path)
     with h5py.File(lfp1) as f:
         assert f["spike"][()].sum() > 10 and len(f["rates_hz"]) == 33
 

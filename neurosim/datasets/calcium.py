@@ -42,7 +42,7 @@ from ..io import (
     finished_file_matches,
     read_h5,
     shard_attrs,
-    shard_path,
+    shard_output_path,
     shard_rows,
 )
 from ..observe.calcium import CalciumConfig, n_frames_for, neuropil_trace, simulate_calcium
@@ -411,10 +411,7 @@ def generate_calcium(
     index, count = parallel.process_shard() if process is None else process
     shard_rows(cfg.cells, index, count, block=cfg.chunk)  # checks index and count
     if fmt == "hdf5":
-        if count > 1:  # out names the joined file: only its suffix is checked here
-            out = shard_path(check_output_path(out, overwrite=True, suffixes=(".h5", ".hdf5")),
-                             index, count)  # fmt: skip
-        path = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
+        path = shard_output_path(out, index, count, overwrite=overwrite)
         return Generated(*_generate_h5(path, cfg, progress=progress, shard=(index, count)))
     if count > 1:
         raise ValueError(
@@ -521,27 +518,23 @@ ROW_ARRAYS = ("dff", "spikes", "noise_level", "noise_sigma", "amplitude_scale", 
               "tau_decay_s", "spike_times_s")  # fmt: skip
 
 
-def _stats(nu, sigma, spikes_total: int, n_cells: int, n_frames: int, frame_rate_hz: float):
-    """The summary attributes (:data:`STATS`) of ``n_cells`` cells."""
-    return {
-        "noise_level_median": float(np.median(nu)),
-        "noise_level_min": float(nu.min()),
-        "noise_level_max": float(nu.max()),
-        "cells_noise_unreachable": int(np.sum(sigma == 0)),
-        "spikes_total": int(spikes_total),
-        "mean_rate_hz": spikes_total / (n_cells * n_frames / frame_rate_hz),
-    }
-
-
 def summarise(f: h5py.File) -> dict:
     """The summary attributes (:data:`STATS`) over every cell of an open calcium file: what
     ``neurosim join-shards`` writes into a joined file (each shard holds its own cells')."""
     from ..provenance import read_attrs
 
     n, T = f["dff"].shape
+    nu, sigma = f["noise_level"][()], f["noise_sigma"][()]
     spikes_total = int(np.asarray(f["spikes"][()], np.int64).sum())
     rate = float(read_attrs(f)["frame_rate_hz"])
-    return _stats(f["noise_level"][()], f["noise_sigma"][()], spikes_total, n, T, rate)
+    return {
+        "noise_level_median": float(np.median(nu)),
+        "noise_level_min": float(nu.min()),
+        "noise_level_max": float(nu.max()),
+        "cells_noise_unreachable": int(np.sum(sigma == 0)),
+        "spikes_total": spikes_total,
+        "mean_rate_hz": spikes_total / (n * T / rate),
+    }
 
 
 def _generate_h5(

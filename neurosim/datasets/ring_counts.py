@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import parallel
 from ..argtypes import positive_float, positive_int
-from ..io import ChunkedH5Writer, check_output_path, read_h5, shard_attrs, shard_path, shard_rows
+from ..io import ChunkedH5Writer, read_h5, shard_attrs, shard_output_path, shard_rows
 from ..ring import RingParams, ring_params, simulate_ring
 from ..ring.connectivity import cell_types, positions
 from ..ring.presets import PRESET_DESCRIPTIONS, PRESETS
@@ -190,11 +190,7 @@ def generate_ring_counts(
         )
     index, count = parallel.process_shard() if process is None else process
     lo, hi = shard_rows(n_trials, index, count)
-    if count > 1:
-        out = shard_path(
-            check_output_path(out, overwrite=True, suffixes=(".h5", ".hdf5")), index, count
-        )
-    out = check_output_path(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"))
+    out = shard_output_path(out, index, count, overwrite=overwrite)
     n_bins, n_cells = n_steps // bin_steps, p.n_cells
     attrs = {
         "dataset": NAME,
