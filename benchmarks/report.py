@@ -431,9 +431,10 @@ DOC_EXPLAIN = """## Where the time goes
   epoch, the engine's `steps_per_call` steps per compiled call). The small recurrent models are
   not bound by the loop's per-step bookkeeping here: unrolling the LSTM loop made a step slower
   (calcium-detect seed, LSTM(64) on windows of 20: 1.25 ms a step with `nnx.RNN(unroll=1)`,
-  2.7 ms with 5, 3.6 ms with 20; the LFP BiLSTM: 71 ms with 1, 112 ms with 4; CPU time on a
-  loaded machine, a throwaway probe of `benchmarks.train.bench_config`), and so did the fused
-  BiLSTM (`impl="fused"`, `benchmarks/bench_lstm_cells.py`). That is why the training
+  2.7 ms with 5, 3.6 ms with 20; the LFP BiLSTM: 71 ms with 1, 112 ms with 4; median wall
+  time of `benchmarks.train.bench_config` chunks of 16 steps on a loaded machine, a throwaway
+  probe with an `unroll` field that was not kept), and so did the fused BiLSTM
+  (`impl="fused"`, `benchmarks/results/lstm_cells_cpu2_20261202.json`, an earlier session's). That is why the training
   table's ratios stay near 1 and the 2× target is not met on CPU.
 - **Threads on CPU.** XLA's CPU backend splits one device's large elementwise kernels over a
   thread pool of one thread per core (`outer_dimension_partitions` in the compiled HLO;
