@@ -123,6 +123,7 @@ def test_parameter_counts_follow_keras(cell):
         (BiLSTMConfig, {"hidden": (32, 2.5)}, "integer layer sizes"),
         (BiLSTMConfig, {"head": "mlp"}, r"head must be one of \('linear',\), got 'mlp'"),
         (BiLSTMConfig, {"impl": "cudnn"}, "impl must be one of"),
+        (LSTMConfig, {"impl": "fused"}, r"impl must be one of \('rnn', 'vjp'\), got 'fused'"),
     ],
 )
 def test_bad_configs_are_rejected(cfg_cls, kwargs, match):
@@ -330,3 +331,37 @@ def test_fused_bilstm_equals_nnx_bidirectional(cell, readout):
         g_ref, g_fused = grads(ref, x), grads(fused, x)
         for a, b in zip(jax.tree.leaves(g_ref), jax.tree.leaves(g_fused), strict=True):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-5)
+
+
+@pytest.mark.parametrize("readout, cell", [("last", "optimized"), ("sequence", "plain")])
+def test_hand_written_backward_pass_equals_jax_autodiff_of_nnx_rnn(readout, cell):
+    """impl="vjp" (lstm_layer's own backward pass) against JAX's derivative of nnx.RNN: the same
+    parameters give the same outputs, and the same gradients for every weight and the input."""
+    models = {
+        impl: LSTM(
+            LSTMConfig(hidden=(6, 5), readout=readout, cell=cell, impl=impl),
+            in_features=3,
+            out_features=2,
+            rngs=nnx.Rngs(7),
+        )
+        for impl in ("rnn", "vjp")
+    }
+    x = jax.random.normal(jax.random.key(1), (4, 11, 3))
+    target = jax.random.normal(jax.random.key(2), models["rnn"](x).shape)
+
+    @nnx.jit
+    def value_and_grads(model, x):
+        def loss(model, x):
+            return jnp.sum((model(x) - target) ** 2)
+
+        return nnx.value_and_grad(loss, argnums=(0, 1))(model, x)
+
+    (l_rnn, (g_rnn, gx_rnn)), (l_vjp, (g_vjp, gx_vjp)) = (
+        value_and_grads(models[k], x) for k in ("rnn", "vjp")
+    )
+    np.testing.assert_allclose(l_vjp, l_rnn, rtol=1e-5)
+    np.testing.assert_allclose(gx_vjp, gx_rnn, rtol=1e-4, atol=1e-6)
+    a, b = jax.tree.leaves(nnx.state(g_rnn)), jax.tree.leaves(nnx.state(g_vjp))
+    for ga, gb in zip(a, b, strict=True):
+        assert float(jnp.max(jnp.abs(ga))) > 0  # every parameter gets a gradient
+        np.testing.assert_allclose(gb, ga, rtol=1e-4, atol=1e-6)

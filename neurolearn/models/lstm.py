@@ -27,10 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-__all__ = ["LSTM", "LSTMConfig", "build"]
+__all__ = ["LSTM", "LSTMConfig", "build", "lstm_layer"]
 
 READOUTS = ("last", "sequence")
 CELLS = ("optimized", "plain")
+IMPLS = ("rnn", "vjp")
 
 # Gate order along the 4h axis of flax's OptimizedLSTMCell (jnp.split into i, f, g, o), and the
 # names of the per-gate Linear layers of LSTMCell (input part, recurrent part).
@@ -172,6 +173,91 @@ def zero_carry(batch: int, hidden: int) -> tuple[jax.Array, jax.Array]:
     return z, z
 
 
+def _lstm_scan(w, u, b, x):
+    """Forward pass of one layer, time-major ``x (T, B, in)``: hidden states, cells, gates."""
+    t, batch, _ = x.shape
+    h = u.shape[0]
+    xp = jnp.einsum("tbi,ig->tbg", x, w) + b[None, None, :]  # all steps' projections at once
+
+    def body(carry, xp_t):
+        h_prev, c_prev = carry
+        z = xp_t + h_prev @ u
+        i = jax.nn.sigmoid(z[..., :h])
+        f = jax.nn.sigmoid(z[..., h : 2 * h])
+        g = jnp.tanh(z[..., 2 * h : 3 * h])
+        o = jax.nn.sigmoid(z[..., 3 * h :])
+        c = f * c_prev + i * g
+        h_new = o * jnp.tanh(c)
+        return (h_new, c), (h_new, c, jnp.concatenate([i, f, g, o], axis=-1))
+
+    z0 = jnp.zeros((batch, h), x.dtype)
+    _, (hs, cs, gates) = jax.lax.scan(body, (z0, z0), xp)
+    return hs, cs, gates
+
+
+@jax.custom_vjp
+def lstm_layer(w, u, b, x):
+    """One LSTM layer from a zero state with a hand-written backward pass.
+
+    Args:
+        w, u, b: the fused weights ``(in, 4h)``, ``(h, 4h)``, ``(4h,)`` (gates i, f, g, o; as
+            :func:`fused_weights`).
+        x: ``(steps, batch, in)``, time-major.
+
+    Returns:
+        ``(steps, batch, h)``: the hidden state after every step, as ``nnx.RNN`` of the cell
+        (batch-major there).
+
+    The backward pass runs one reverse scan that carries ``(dh, dc)`` and does one matmul a step
+    (``dz @ uᵀ``); the gradients of ``w``, ``u``, ``b`` and ``x`` are then each one matmul (or
+    sum) over all steps at once, where JAX's derivative of the scan accumulates them step by step.
+    """
+    return _lstm_scan(w, u, b, x)[0]
+
+
+def _lstm_layer_fwd(w, u, b, x):
+    hs, cs, gates = _lstm_scan(w, u, b, x)
+    return hs, (w, u, x, hs, cs, gates)
+
+
+def _lstm_layer_bwd(res, dhs):
+    w, u, x, hs, cs, gates = res
+    _, batch, h = hs.shape
+    zero = jnp.zeros((1, batch, h), hs.dtype)
+    c_prev = jnp.concatenate([zero, cs[:-1]], axis=0)
+    h_prev = jnp.concatenate([zero, hs[:-1]], axis=0)
+    u_t = u.T
+
+    def body(carry, inp):
+        dh_next, dc_next = carry
+        dh_t, g4, c, cp = inp
+        i, f, g, o = (g4[..., k * h : (k + 1) * h] for k in range(4))
+        tc = jnp.tanh(c)
+        dh = dh_t + dh_next
+        dc = dc_next + dh * o * (1.0 - tc * tc)
+        dz = jnp.concatenate(
+            [
+                dc * g * i * (1.0 - i),
+                dc * cp * f * (1.0 - f),
+                dc * i * (1.0 - g * g),
+                dh * tc * o * (1.0 - o),
+            ],
+            axis=-1,
+        )
+        return (dz @ u_t, dc * f), dz
+
+    zc = jnp.zeros((batch, h), hs.dtype)
+    _, dz = jax.lax.scan(body, (zc, zc), (dhs, gates, cs, c_prev), reverse=True)
+    dw = jnp.einsum("tbi,tbg->ig", x, dz)
+    du = jnp.einsum("tbh,tbg->hg", h_prev, dz)
+    db = dz.sum(axis=(0, 1))
+    dx = jnp.einsum("tbg,ig->tbi", dz, w)
+    return dw, du, db, dx
+
+
+lstm_layer.defvjp(_lstm_layer_fwd, _lstm_layer_bwd)
+
+
 @dataclass(frozen=True)
 class LSTMConfig:
     """Architecture of :class:`LSTM`.
@@ -184,15 +270,22 @@ class LSTMConfig:
             or ``"sequence"`` (an output at every step).
         cell: ``"optimized"`` (``nnx.OptimizedLSTMCell``, one matmul for the four gates) or
             ``"plain"`` (``nnx.LSTMCell``, one per gate); the same function and initialisation.
+        impl: ``"rnn"`` (``nnx.RNN`` over the cell, differentiated by JAX) or ``"vjp"``
+            (:func:`lstm_layer`: the inputs of all steps projected by one matmul, and a
+            hand-written backward pass whose weight gradients are one matmul each over all
+            steps); the same parameters and function (equal to float32 rounding).
     """
 
     hidden: tuple[int, ...] = (64,)
     dropout: float = 0.0
     readout: str = "last"
     cell: str = "optimized"
+    impl: str = "rnn"
 
     def __post_init__(self):
         _check_recurrent_config(self)
+        if self.impl not in IMPLS:
+            raise ValueError(f"LSTMConfig impl must be one of {IMPLS}, got {self.impl!r}")
 
 
 class LSTM(nnx.Module):
@@ -265,7 +358,11 @@ class LSTM(nnx.Module):
         h = x
         n = len(self.layers)
         for k, (layer, size) in enumerate(zip(self.layers, self.cfg.hidden, strict=True)):
-            h = layer(h, initial_carry=zero_carry(x.shape[0], size))
+            if self.cfg.impl == "vjp":
+                w, u, b = fused_weights(layer.cell)
+                h = jnp.swapaxes(lstm_layer(w, u, b, jnp.swapaxes(h, 0, 1)), 0, 1)
+            else:
+                h = layer(h, initial_carry=zero_carry(x.shape[0], size))
             if k == n - 1 and self.cfg.readout == "last":
                 h = h[:, -1]  # the hidden state after the last step
             h = self.dropout(h, deterministic=deterministic, rngs=rngs)
