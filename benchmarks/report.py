@@ -436,6 +436,17 @@ DOC_EXPLAIN = """## Where the time goes
   probe with an `unroll` field that was not kept), and so did the fused BiLSTM
   (`impl="fused"`, `benchmarks/results/lstm_cells_cpu2_20261202.json`, an earlier session's). That is why the training
   table's ratios stay near 1 and the 2× target is not met on CPU.
+- **A hand-written LSTM backward pass** (`LSTMConfig(impl="vjp")`,
+  `neurolearn.models.lstm.lstm_layer`, now the ring-counts default) does less arithmetic than
+  JAX's derivative of `nnx.RNN` (and Keras'): the inputs of all steps are projected by one
+  matmul, the reverse loop does one matmul a step, and the weight gradients are one matmul each
+  over all steps instead of one per step. Where the input projection dominates it pays: the
+  ring-counts seed (1,200 features a step) took 6.3–8.1 ms a step against 9.1–9.2 ms with
+  `impl="rnn"` and 8.8–10.0 ms in Keras (1.24–1.40× Keras) in three runs of
+  `python benchmarks/bench_lstm_impl.py`
+  (`benchmarks/results/lstm_impl_cpu2_20261202.json`, `lstm_impl_ring_cpu2_20261202.json`);
+  for calcium-detect (3 features a step) it changes nothing (1.35 against 1.32 ms). Tests
+  check its gradients against JAX's derivative of `nnx.RNN`.
 - **Threads on CPU.** XLA's CPU backend splits one device's large elementwise kernels over a
   thread pool of one thread per core (`outer_dimension_partitions` in the compiled HLO;
   `NPROC=1` before JAX starts turns it off). A single device therefore already uses both cores
