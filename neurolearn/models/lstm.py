@@ -175,7 +175,7 @@ def zero_carry(batch: int, hidden: int) -> tuple[jax.Array, jax.Array]:
 
 def _lstm_scan(w, u, b, x):
     """Forward pass of one layer, time-major ``x (T, B, in)``: hidden states, cells, gates."""
-    t, batch, _ = x.shape
+    _, batch, _ = x.shape
     h = u.shape[0]
     xp = jnp.einsum("tbi,ig->tbg", x, w) + b[None, None, :]  # all steps' projections at once
 
