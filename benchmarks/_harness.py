@@ -185,6 +185,14 @@ def aot(fn: Callable[..., Any], *args, **jit_kwargs):
     return compiled, time.perf_counter() - t0
 
 
+def temp_bytes(compiled) -> int | None:
+    """Scratch memory (bytes) XLA allocates for a compiled function's run, if it says."""
+    try:
+        return int(compiled.memory_analysis().temp_size_in_bytes)
+    except (AttributeError, TypeError, NotImplementedError):
+        return None
+
+
 def throughput_row(name: str, work: float, unit: str, timing: dict[str, Any], **extra) -> dict:
     """One result row: ``throughput = work / median_s`` (and at min/max time), in ``unit``."""
     return {

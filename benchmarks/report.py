@@ -112,6 +112,7 @@ def tables(p: dict) -> dict[str, str]:
                     "forward neuron-steps/s",
                     "gradient neuron-steps/s",
                     "gradient / forward time",
+                    "gradient scratch MB",
                     "compile s (fwd / grad)",
                 ],
                 [
@@ -120,6 +121,7 @@ def tables(p: dict) -> dict[str, str]:
                         fw[B]["throughput"],
                         gr[B]["throughput"],
                         gr[B]["grad_cost_ratio"],
+                        "–" if gr[B].get("temp_bytes") is None else gr[B]["temp_bytes"] / 1e6,
                         f"{fw[B]['compile_s']:.2f} / {gr[B]['compile_s']:.2f}",
                     ]
                     for B in fw

@@ -102,9 +102,10 @@ def hh_forward(batches, duration_ms: float, repeats: int) -> list[dict]:
     return rows
 
 
-def hh_loss(B: int, duration_ms: float):
+def hh_loss(B: int, duration_ms: float, remat: bool = True):
     """Mean membrane potential of B neurons (OU input, V every 1 ms) as a function of g_K: the
-    function whose value and gradient are timed (one device, jit-compiled ahead of time)."""
+    function whose value and gradient are timed (one device, jit-compiled ahead of time;
+    ``remat``: ``simulate_hh``'s option of that name)."""
     import jax
     import jax.numpy as jnp
 
@@ -125,6 +126,7 @@ def hh_loss(B: int, duration_ms: float):
             record_every=40,
             max_spikes=0,
             shard=False,
+            remat=remat,
         )
         return jnp.mean(res.V)
 
@@ -152,8 +154,9 @@ def hh_gradient(batches, duration_ms: float, repeats: int) -> list[dict]:
             if not np.isfinite(value):
                 raise FloatingPointError(f"HH {what} at B={B} gave {value}")
             out[what] = H.throughput_row(
-                f"HH {what}", B * steps, "neuron-steps/s", t, B=B, value=value
-            )
+                f"HH {what}", B * steps, "neuron-steps/s", t, B=B, value=value,
+                temp_bytes=H.temp_bytes(compiled),
+            )  # fmt: skip
         ratio = out["grad"]["median_s"] / out["forward"]["median_s"]
         for r in out.values():
             r["grad_cost_ratio"] = ratio

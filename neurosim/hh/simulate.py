@@ -75,6 +75,7 @@ class _Config:
     record: tuple[str, ...]
     max_spikes: int
     threshold: float
+    remat: bool = True
 
 
 def _largest_divisor_at_most(k: int, cap: int) -> int:
@@ -179,12 +180,14 @@ def _one_neuron(p: HHParams, inp, seeds, v0, *, cfg: _Config):
                 t_last=jnp.where(crossed, tc, sc.t_last),
             )
 
-        # Rematerialised under reverse-mode differentiation: the backward pass keeps only the
-        # carry at each block's start and recomputes the block's steps, instead of every
-        # step's intermediates (about 30 numbers per neuron-step). No effect on a forward run.
-        @partial(jax.checkpoint, prevent_cse=False)
         def run_block(sc0):
             return lax.fori_loop(0, cfg.block, step, sc0)
+
+        if cfg.remat:
+            # Under reverse-mode differentiation the backward pass keeps only the carry at each
+            # block's start and recomputes the block's steps, instead of every step's
+            # intermediates (about 45 numbers per neuron-step). No effect on a forward run.
+            run_block = jax.checkpoint(run_block, prevent_cse=False)
 
         sc = run_block(_StepCarry(c.neuron, c.input_state, c.last_input, jnp.int32(0), nan, nan))
         nb, buf = sc.crossings, c.spike_buf
@@ -321,6 +324,7 @@ def simulate_hh(
     dtype: Any = "float32",
     on_nonfinite: str = "raise",
     shard: bool = True,
+    remat: bool = True,
 ) -> HHResult:
     """Simulate B independent Hodgkin–Huxley neurons.
 
@@ -352,6 +356,11 @@ def simulate_hh(
         shard: split the batch across the local devices when there are several (those chosen
             with :func:`neurosim.parallel.set_devices`, default all; on CPU: see
             :func:`neurosim.use_cpu_cores`). The results are identical to one device's.
+        remat: for reverse-mode gradients, keep only the state at the start of each ~1 ms block
+            and recompute the block's steps in the backward pass (default). False keeps every
+            step's intermediates: about 190 bytes per neuron-step (float32) instead of under 1,
+            and it measured slower, not faster, at every batch size from 1 to 10^4
+            (``python benchmarks/bench_hh_grad.py``). Forward runs are the same either way.
 
     Returns:
         :class:`HHResult`.
@@ -389,6 +398,8 @@ def simulate_hh(
         )
     if not isinstance(max_spikes, (int, np.integer)) or max_spikes < 0:
         raise ValueError(f"max_spikes must be an integer >= 0, got {max_spikes!r}")
+    if not isinstance(remat, (bool, np.bool_)):
+        raise ValueError(f"remat must be True or False, got {remat!r}")
     if on_nonfinite not in ("raise", "flag"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'flag', got {on_nonfinite!r}")
 
@@ -413,6 +424,7 @@ def simulate_hh(
         record=record,
         max_spikes=int(max_spikes),
         threshold=float(threshold),
+        remat=bool(remat),
     )
 
     x64 = dtype == jnp.dtype("float64")
