@@ -423,10 +423,17 @@ DOC_EXPLAIN = """## Where the time goes
   devices, copying the results back) costs a few milliseconds a call; at B = 1 that, not the
   loop, is most of the time: compare its B = 1 row with the jit-compiled forward of the
   gradient table.
-- **Gradients.** Reverse mode keeps what the backward pass needs from every step, so memory
-  grows with steps × neurons, and the backward loop is JAX's derivative of the forward loop,
-  not tuned by hand: here a gradient costs the multiple of a forward run shown in the gradient
-  table, more than the few times a reverse pass usually costs (room for later work).
+- **Gradients.** JAX's plain derivative of the time loop keeps every step's intermediates for
+  the backward pass (about 190 bytes per neuron-step in float32) and then streams them back
+  from memory. `simulate_hh` instead rematerialises each ~1 ms block (`jax.checkpoint`,
+  `simulate_hh(remat=True)`, the default): the backward pass keeps the state at each block's
+  start and recomputes the block's 40 steps, so the scratch memory grows by under one byte per
+  neuron-step, and the gradient is faster because it no longer waits on memory.
+  `python benchmarks/bench_hh_grad.py --sizes 1,100,1000,10000 --ms 50` on the quiet 2-core
+  AMD EPYC (`benchmarks/results/hh-grad_cpu2_20261207.json`), gradient time over forward time
+  and scratch memory, with and without: B = 1000, 4.1× (8.7 MB) against 9.7× (380 MB);
+  B = 10,000, 7.0× (87 MB) against 16.7× (3.8 GB); B = 1, 10.5× against 22×. The same
+  gradient to the printed digits in every row.
 - **Training.** Keras 3 on its JAX backend compiles the same model into the same kind of XLA
   program as the engine, so per optimiser step the two do the same arithmetic in the same
   kernels; what differs is what surrounds the step (Keras' data adapter and callbacks per
