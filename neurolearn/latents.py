@@ -337,9 +337,9 @@ def analyse_latents(
     total = sum(len(v[1]) for v in sets.values())
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from neurosim.progress import progress_bar
 
-        bar = tqdm(total=total, desc="encoding windows", unit="win", leave=False)
+        bar = progress_bar(total=total, desc="encoding windows", unit="win", leave=False)
     try:
         enc = {name: model.encode(x, bar) for name, (x, _, _) in sets.items()}
     finally:

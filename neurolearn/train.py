@@ -143,8 +143,8 @@ def train_and_evaluate(
         NonFiniteLossError: training diverged; the last good checkpoint is kept.
     """
     import jax
-    from tqdm.auto import tqdm
 
+    from neurosim.progress import progress_bar
     from neurosim.provenance import device_info, package_versions, utc_now
 
     from .tasks import get as get_task
@@ -364,7 +364,7 @@ def train_and_evaluate(
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, cfg.epochs if action == "train" else start_epoch):
-            bar = tqdm(
+            bar = progress_bar(
                 total=batcher.steps_per_epoch,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
                 unit="step",

@@ -541,7 +541,7 @@ def _generate_h5(
     path: Path, cfg: CalciumDatasetConfig, *, progress: bool, shard: tuple[int, int] = (0, 1)
 ) -> tuple[Path, dict]:
     """Cells of shard ``shard = (index, count)`` (all of them for ``(0, 1)``) into ``path``."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     ind = get_indicator(cfg.indicator)
     rcfg = cfg.recording_config()
@@ -573,7 +573,7 @@ def _generate_h5(
         if "spike_times_s" not in w.f:
             w.f.create_dataset("spike_times_s", shape=(n,), dtype=h5py.vlen_dtype(np.float64))
         done = w.rows_done("dff")
-        bar = tqdm(
+        bar = progress_bar(
             total=n, initial=done, unit="cell", desc=f"{NAME} → {path.name}", disable=not progress
         )
         for start in range(lo, hi, cfg.chunk):

@@ -221,11 +221,11 @@ def generate_hh_voltage(
         identity_exclude=("config.chunk",),
         extra_arrays={"t_ms": cfg.sample_ms * np.arange(1, T + 1, dtype=np.float32)},
     ) as w:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
         total = cfg.n_train + cfg.n_test
         done = w.rows_done("X") + w.rows_done("X_test")
-        bar = tqdm(
+        bar = progress_bar(
             total=total,
             initial=done,
             unit="trace",

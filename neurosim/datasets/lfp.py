@@ -293,7 +293,7 @@ def _attrs(cfg: LFPDatasetConfig) -> dict:
 
 
 def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> tuple[Path, dict]:
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     T = cfg.n_samples
     segs = cfg.segments()
@@ -313,7 +313,7 @@ def _generate_h5(path: Path, cfg: LFPDatasetConfig, *, progress: bool) -> tuple[
             if name not in w.f:
                 w.f.create_dataset(name, shape=(len(segs),), dtype=h5py.vlen_dtype(dt))
         done = w.rows_done("rates_hz")
-        bar = tqdm(
+        bar = progress_bar(
             total=T,
             initial=sum(n for _, n in segs[:done]),
             unit="sample",

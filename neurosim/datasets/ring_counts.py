@@ -224,10 +224,10 @@ def generate_ring_counts(
     }
     key = jax.random.key(int(seed))
     with ChunkedH5Writer(out, arrays, attrs, extra_arrays=extra) as w:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
         done = min(w.rows_done("counts"), w.rows_done("external"))
-        bar = tqdm(
+        bar = progress_bar(
             total=hi - lo,
             initial=done,
             unit="trial",
