@@ -512,6 +512,22 @@ pays. The suite measures HH to B = 10^6 and the ring to 1,024 trials when it run
 """
 
 
+GPU_HOWTO = """On a GPU machine with JAX installed and no network, from the repository root
+(nothing to install: the package runs from the source tree; Brian2 and Keras are not needed):
+
+```bash
+bash benchmarks/gpu_session.sh OUT 480
+```
+
+It writes the devices and versions (`OUT/device.txt`), the quick suite (`OUT/quick/`, HH to
+B = 10^5, the ring to 1,024 trials of 1 s) and then, in what is left of the 480 s, the full suite
+(`OUT/full/`, HH to B = 10^6, the ring to 1,024 trials of 3 s, every training config at full
+size), which is cut off, not half-written, if the time runs out. Copy the `suite_*` files of the
+fuller result into `benchmarks/results/` and run `python -m benchmarks report`. The same script
+runs on a CPU as a dry run (there, the full suite does not fit in 480 s).
+"""
+
+
 def write_docs(results: Path = RESULTS, docs: Path | None = None, readme: Path | None = None):
     docs = docs or ROOT / "docs" / "benchmarks.md"
     readme = readme or ROOT / "README.md"
@@ -528,6 +544,8 @@ def write_docs(results: Path = RESULTS, docs: Path | None = None, readme: Path |
                 f"No {title} has been measured yet: no `suite_*.json` from a {title} machine is "
                 "committed. Run the suite there and commit its result to fill this section.\n"
             )
+            if backend == "gpu":
+                parts.append(GPU_HOWTO)
             continue
         path, p = found[backend]
         parts.append(f"From `{os.path.relpath(path, ROOT)}`.\n")

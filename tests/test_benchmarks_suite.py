@@ -204,6 +204,7 @@ def test_tables_and_docs(hh_rows, train_row, tmp_path):
     report.write_docs(results, docs, readme)
     text = docs.read_text()
     assert "## CPU" in text and "## GPU" in text and "No GPU has been measured yet" in text
+    assert "bash benchmarks/gpu_session.sh OUT 480" in text  # how to fill it
     assert "`python -m benchmarks run --quick`" in text
     new = readme.read_text()
     assert new.startswith(first) and new.endswith(report.END + "\n\n## After\n")
@@ -220,6 +221,17 @@ def test_run_rejects_unknown_suite(tmp_path):
 
     with pytest.raises(ValueError, match=r"unknown suite\(s\) \['simm'\]"):
         run_suites(["simm"], quick=True, peers=False, workdir=tmp_path)
+
+
+def test_gpu_session_script_refuses_bad_arguments_before_running_anything(tmp_path):
+    script = ROOT / "benchmarks" / "gpu_session.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    out = tmp_path / "out"
+    none = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert none.returncode != 0 and "usage: bash benchmarks/gpu_session.sh OUT" in none.stderr
+    bad = subprocess.run(["bash", str(script), str(out), "8m"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "got '8m'" in bad.stderr
+    assert not out.exists()  # nothing written
 
 
 @pytest.mark.slow
