@@ -130,6 +130,7 @@ def local_shards(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_shards_join_into_the_single_process_file(local_shards, single):
     parts = [shard_path(local_shards / "ring.h5", i, 2) for i in range(2)]
     assert [p.name for p in parts] == [
@@ -167,6 +168,7 @@ CALCIUM_ARGS = ["generate", "calcium", "--cells", "50", "--chunk", "10", "--dura
                 "--frame-rate", "30", "--neuropil", "0.3", "--seed", "3", "--no-progress"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_calcium_shards_on_chunk_boundaries_join_into_the_single_process_file(tmp_path):
     from neurosim.io import SHARD_ATTR
     from neurosim.provenance import read_attrs
@@ -209,6 +211,7 @@ def test_two_processes_write_calcium_shards_that_join_into_the_single_process_fi
     _same_file(tmp_path / "cal.h5", one)
 
 
+@pytest.mark.slow
 def test_join_refuses_missing_foreign_or_repeated_shards(local_shards, tmp_path):
     d = local_shards
     parts = [shard_path(d / "ring.h5", i, 2) for i in range(2)]

@@ -116,6 +116,7 @@ def four(tmp_path_factory):
     return out, proc.stdout
 
 
+@pytest.mark.slow
 def test_hh_on_four_devices_equals_one_device(four):
     out, _ = four
     got = np.load(out / "sim.npz")
@@ -134,6 +135,7 @@ def test_hh_on_four_devices_equals_one_device(four):
     np.testing.assert_array_equal(got["fin4"], here.final_state.V)
 
 
+@pytest.mark.slow
 def test_ring_on_four_devices_equals_one_device(four):
     out, _ = four
     got = np.load(out / "sim.npz")
@@ -181,12 +183,14 @@ def _equals_one_device(dataset: str, args: list[str], four_file: Path, tmp_path:
     return one
 
 
+@pytest.mark.slow
 def test_dataset_files_on_four_devices_equal_one_device(four, tmp_path):
     out, _ = four
     _equals_one_device("ring-counts", RING_ARGS, out / "ring4.h5", tmp_path)
     _equals_one_device("hh-voltage", HV_ARGS, out / "hv4.h5", tmp_path)
 
 
+@pytest.mark.slow
 def test_calcium_and_lfp_files_on_four_devices_equal_one_device(four, tmp_path):
     out, _ = four
     split = np.load(out / "split2.npz")
@@ -198,6 +202,7 @@ def test_calcium_and_lfp_files_on_four_devices_equal_one_device(four, tmp_path):
         assert f["spike"][()].sum() > 10 and len(f["rates_hz"]) == 33
 
 
+@pytest.mark.slow
 def test_devices_errors(four, capsys):
     _, stdout = four
     assert "ERR devices=8 but this process sees only 4 cpu device(s)" in stdout
