@@ -18,6 +18,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -30,36 +31,19 @@ from benchmarks import _harness as H  # noqa: E402
 
 def measure(B: int, duration_ms: float, repeats: int) -> list[dict]:
     import jax
-    import jax.numpy as jnp
 
     from benchmarks import bench_hh
-    from benchmarks.sim import hh_loss
+    from benchmarks.sim import hh_loss, hh_timed_row
 
     steps = int(round(duration_ms / bench_hh.DT))
-    g = jnp.float32(36.0)
-    rows = []
-    for name, f in (
-        ("forward", hh_loss(B, duration_ms)),
-        ("grad, remat", jax.grad(hh_loss(B, duration_ms, remat=True))),
-        ("grad, no remat", jax.grad(hh_loss(B, duration_ms, remat=False))),
-    ):
-        compiled, compile_s = H.aot(f, g)
-        t = H.measure(lambda c=compiled: c(g), repeats=repeats)
-        t["compile_s"] = compile_s
-        value = float(compiled(g))
-        if not np.isfinite(value):
-            raise FloatingPointError(f"HH {name} at B={B} gave {value}")
-        rows.append(
-            H.throughput_row(
-                name,
-                B * steps,
-                "neuron-steps/s",
-                t,
-                B=B,
-                value=value,
-                temp_bytes=H.temp_bytes(compiled),
-            )  # fmt: skip
+    rows = [
+        hh_timed_row(name, f, B, steps, repeats)
+        for name, f in (
+            ("forward", hh_loss(B, duration_ms)),
+            ("grad, remat", jax.grad(hh_loss(B, duration_ms, remat=True))),
+            ("grad, no remat", jax.grad(hh_loss(B, duration_ms, remat=False))),
         )
+    ]
     fwd = rows[0]["median_s"]
     for r in rows:
         r["over_forward"] = r["median_s"] / fwd
@@ -85,9 +69,11 @@ def main(argv=None) -> int:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:
         ap.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-    if any(B < 1 for B in sizes) or args.ms <= 0 or args.repeats < 1:
+    if any(B < 1 for B in sizes) or args.repeats < 1:
+        ap.error(f"need every B >= 1 and --repeats >= 1, got {sizes} and {args.repeats}")
+    if not (math.isfinite(args.ms) and args.ms >= 1 and args.ms == int(args.ms)):
         ap.error(
-            f"need B >= 1, --ms > 0 and --repeats >= 1, got {sizes}, {args.ms}, {args.repeats}"
+            f"--ms must be a whole number of ms >= 1 (V is recorded every 1 ms), got {args.ms}"
         )
     rows = []
     for B in sizes:

@@ -133,30 +133,37 @@ def hh_loss(B: int, duration_ms: float, remat: bool = True):
     return loss
 
 
+def hh_timed_row(name: str, f, B: int, steps: int, repeats: int) -> dict:
+    """``f(g_K)`` compiled ahead of time, then timed: a throughput row with its value and XLA's
+    scratch memory (``temp_bytes``)."""
+    import jax.numpy as jnp
+
+    g = jnp.float32(36.0)
+    compiled, compile_s = H.aot(f, g)
+    t = H.measure(lambda: compiled(g), repeats=repeats)
+    t["compile_s"] = compile_s  # ahead of time; the warm-up compiled nothing
+    value = float(compiled(g))
+    if not np.isfinite(value):
+        raise FloatingPointError(f"{name} at B={B} gave {value}")
+    return H.throughput_row(
+        name, B * steps, "neuron-steps/s", t, B=B, value=value, temp_bytes=H.temp_bytes(compiled)
+    )
+
+
 def hh_gradient(batches, duration_ms: float, repeats: int) -> list[dict]:
     """Forward vs ``jax.grad`` (w.r.t. g_K) through the same simulation, both compiled AOT."""
     import jax
-    import jax.numpy as jnp
 
     from benchmarks import bench_hh
 
     steps = int(round(duration_ms / bench_hh.DT))
     rows = []
-    g = jnp.float32(36.0)
     for B in batches:
         loss = hh_loss(B, duration_ms)
-        out = {}
-        for what, f in (("forward", loss), ("grad", jax.grad(loss))):
-            compiled, compile_s = H.aot(f, g)
-            t = H.measure(lambda c=compiled: c(g), repeats=repeats)
-            t["compile_s"] = compile_s  # ahead of time; the warm-up compiled nothing
-            value = float(compiled(g))
-            if not np.isfinite(value):
-                raise FloatingPointError(f"HH {what} at B={B} gave {value}")
-            out[what] = H.throughput_row(
-                f"HH {what}", B * steps, "neuron-steps/s", t, B=B, value=value,
-                temp_bytes=H.temp_bytes(compiled),
-            )  # fmt: skip
+        out = {
+            what: hh_timed_row(f"HH {what}", f, B, steps, repeats)
+            for what, f in (("forward", loss), ("grad", jax.grad(loss)))
+        }
         ratio = out["grad"]["median_s"] / out["forward"]["median_s"]
         for r in out.values():
             r["grad_cost_ratio"] = ratio
